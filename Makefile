@@ -1,0 +1,29 @@
+# Two commands on a fresh machine:
+#   make quickstart   set everything up, then run a real search on the embedded defaults
+#   make test         the whole test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch and torchvision as a matching pair (pip takes them from this machine's disk when it can).
+TORCH := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: setup quickstart test lint
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+quickstart: setup
+	$(VENV)/bin/prs-search run --dataset digits --fraction 1 --budget 12 --epochs 6 --space monotone
+
+test: setup
+	$(VENV)/bin/ruff check prs_search api tests benchmarks
+	$(VENV)/bin/mypy prs_search/store
+	$(VENV)/bin/pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff format --check prs_search api tests benchmarks

@@ -1,0 +1,34 @@
+"""Datasets held as tensors, stratified subsets and device-resident batching.
+
+Knows nothing about Ray, SQL or HTTP: `load_dataset` -> `make_splits` -> `make_loaders` is all a trial
+needs.
+"""
+
+from prs_search.data.datasets import (
+    IMAGEFOLDER_PREFIX,
+    ImageData,
+    RawDataset,
+    list_datasets,
+    load_dataset,
+    make_synthetic,
+)
+from prs_search.data.loader import DeviceLoader, make_loaders, random_crop
+from prs_search.data.splits import Splits, channel_stats, make_splits
+from prs_search.data.subsets import stratified_split, stratified_subset
+
+__all__ = [
+    "IMAGEFOLDER_PREFIX",
+    "DeviceLoader",
+    "ImageData",
+    "RawDataset",
+    "Splits",
+    "channel_stats",
+    "list_datasets",
+    "load_dataset",
+    "make_loaders",
+    "make_splits",
+    "make_synthetic",
+    "random_crop",
+    "stratified_split",
+    "stratified_subset",
+]

@@ -1,0 +1,8 @@
+"""Hybrid ViT with reparameterizable conv -> attention token mixers, and its named presets."""
+
+from prs_search.model import hybrid_vit as _presets  # noqa: F401  (registers the presets)
+from prs_search.model.hybrid_vit import Block, HybridViT
+from prs_search.model.mixer import ReparamMixer
+from prs_search.model.registry import create_model, list_models, model_doc
+
+__all__ = ["Block", "HybridViT", "ReparamMixer", "create_model", "list_models", "model_doc"]

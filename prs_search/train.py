@@ -1,0 +1,270 @@
+"""One trial: train a hybrid ViT for E epochs, switching each layer to attention at its epoch.
+
+`train(config, splits, schedule, on_epoch=...)` reads top to bottom and knows nothing about Ray, SQL or
+HTTP: the search reports and checkpoints through `on_epoch`. Validation accuracy is measured every
+epoch; the test split is touched only when `evaluate_test=True` (final reporting, never tuning).
+"""
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from prs_search.data import DeviceLoader, ImageData, Splits
+from prs_search.model import HybridViT, create_model
+from prs_search.schedule import Schedule
+
+log = logging.getLogger(__name__)
+
+Status = Literal["completed", "diverged"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a trial besides its schedule and data (saved with every result)."""
+
+    model: str = "tiny"
+    stem: str = "conv"
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.1
+    seed: int = 0
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    lr: float
+    seconds: float
+    attention_layers: int
+    switched: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    status: Status
+    schedule: Schedule
+    config: TrainConfig
+    history: tuple[EpochResult, ...]
+    test_acc: float | None = None
+    error: str | None = None
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history)
+
+    @property
+    def val_acc(self) -> float:
+        return self.history[-1].val_acc if self.history else 0.0
+
+    @property
+    def best_val_acc(self) -> float:
+        return max((e.val_acc for e in self.history), default=0.0)
+
+    @property
+    def seconds(self) -> float:
+        return sum(e.seconds for e in self.history)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "schedule": list(self.schedule.switch_epochs),
+            "epochs": self.schedule.epochs,
+            "epochs_run": self.epochs_run,
+            "val_acc": self.val_acc,
+            "best_val_acc": self.best_val_acc,
+            "test_acc": self.test_acc,
+            "seconds": self.seconds,
+            "error": self.error,
+            "config": asdict(self.config),
+            "history": [asdict(e) for e in self.history],
+        }
+
+
+OnEpoch = Callable[[EpochResult, Callable[[], dict[str, Any]]], None]
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def build_model(config: TrainConfig, splits: Splits) -> HybridViT:
+    model = create_model(
+        config.model,
+        img_size=splits.img_size,
+        in_chans=splits.in_chans,
+        num_classes=splits.num_classes,
+        stem=config.stem,
+        **config.model_overrides,
+    )
+    assert isinstance(model, HybridViT)
+    return model
+
+
+def make_optimizer(model: HybridViT, config: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW; biases, norms, position terms and gates are not decayed (timm's convention)."""
+    skip = model.no_weight_decay()
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and n not in skip]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1 or n in skip]
+    groups = [
+        {"params": decay, "weight_decay": config.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=config.lr, fused=device.type == "cuda")
+
+
+def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+    return factor
+
+
+def _autocast(device: torch.device) -> torch.autocast:
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: ImageData, splits: Splits, device: torch.device) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) on `data`, without augmentation."""
+    model.eval()
+    loader = DeviceLoader(data, batch_size=512, device=device, mean=splits.mean, std=splits.std, train=False)
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    for x, y in loader:
+        with _autocast(device):
+            logits = model(x)
+        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
+        correct += (logits.argmax(dim=1) == y).sum()
+    return loss_sum.item() / len(data), correct.item() / len(data)
+
+
+def train(
+    config: TrainConfig,
+    splits: Splits,
+    schedule: Schedule,
+    *,
+    on_epoch: OnEpoch | None = None,
+    resume: dict[str, Any] | None = None,
+    evaluate_test: bool = False,
+    device: torch.device | None = None,
+) -> tuple[TrainResult, HybridViT]:
+    """Train one trial. `resume` is a state from `on_epoch`'s second argument; returns (result, model)."""
+    device = device or default_device()
+    torch.manual_seed(config.seed)
+    model = build_model(config, splits).to(device)
+    schedule = schedule.check_depth(model.depth)
+    loader = DeviceLoader(
+        splits.train, batch_size=config.batch_size, device=device, mean=splits.mean, std=splits.std,
+        train=True, hflip=splits.hflip, seed=config.seed,
+    )  # fmt: skip
+    optimizer = make_optimizer(model, config, device)
+    steps = len(loader)
+    lr_factor = warmup_cosine(config.epochs * steps, max(1, round(config.warmup_epochs * steps)))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+    history: list[EpochResult] = []
+    if resume is not None:
+        history = _restore(resume, model, optimizer, scheduler, loader, schedule)
+
+    for epoch in range(len(history), config.epochs):
+        start = time.perf_counter()
+        switched = tuple(model.set_attention_layers(schedule.attention_at(epoch)))
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
+        for x, y in loader:
+            with _autocast(device):
+                logits = model(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            # Accumulated on the device: one host sync per epoch, not per step.
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.argmax(dim=1) == y).sum()
+            seen += len(y)
+        train_loss = loss_sum.item() / seen
+        if not math.isfinite(train_loss):
+            log.warning("epoch %d: training loss is %s; the trial ends as diverged", epoch, train_loss)
+            error = f"training loss became {train_loss} in epoch {epoch}"
+            return TrainResult("diverged", schedule, config, tuple(history), error=error), model
+        val_loss, val_acc = evaluate(model, splits.val, splits, device)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        result = EpochResult(
+            epoch=epoch, train_loss=train_loss, train_acc=correct.item() / seen, val_loss=val_loss,
+            val_acc=val_acc, lr=scheduler.get_last_lr()[0], seconds=time.perf_counter() - start,
+            attention_layers=sum(model.attention_layers()), switched=switched,
+        )  # fmt: skip
+        history.append(result)
+        if on_epoch is not None:
+            on_epoch(result, lambda: _state(model, optimizer, scheduler, loader, history))
+
+    test_acc = evaluate(model, splits.test, splits, device)[1] if evaluate_test else None
+    return TrainResult("completed", schedule, config, tuple(history), test_acc=test_acc), model
+
+
+def _state(
+    model: HybridViT,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    loader: DeviceLoader,
+    history: list[EpochResult],
+) -> dict[str, Any]:
+    """Everything needed to continue after the last finished epoch as if never interrupted.
+
+    A deep copy: state dicts alias the live parameters and optimizer moments, which training would
+    otherwise keep changing under a caller that holds on to the state.
+    """
+    return copy.deepcopy(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "loader": loader.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "history": [asdict(e) for e in history],
+        }
+    )
+
+
+def _restore(
+    state: dict[str, Any],
+    model: HybridViT,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    loader: DeviceLoader,
+    schedule: Schedule,
+) -> list[EpochResult]:
+    history = [EpochResult(**{**e, "switched": tuple(e["switched"])}) for e in state["history"]]
+    # Layers that switched before the checkpoint must be attention before the weights are used.
+    model.set_attention_layers(schedule.attention_at(len(history) - 1) if history else (False,) * model.depth)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    loader.load_state_dict(state["loader"])
+    torch.set_rng_state(state["torch_rng"])
+    if state["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    return history
