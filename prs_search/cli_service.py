@@ -1,0 +1,148 @@
+"""The service side of `prs-search`: `serve` (the REST API), `recommend`, `dashboard` (optuna-dashboard).
+
+`prs_search.cli` adds these commands with `register(app)`. Like the rest of the CLI, every user error
+is a `PRSError`, which `prs_search.cli.main` prints as one line with exit code 2. `recommend` calls
+the same function as `GET /v1/recommendation`, and `--json` prints exactly the REST body.
+"""
+
+import ipaddress
+import json
+import os
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from prs_search.errors import ConfigError, StoreError
+
+console = Console()
+err_console = Console(stderr=True)
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--db", help="Results database URL (default: $PRS_DATABASE_URL or SQLite in ~/.prs-search)."),
+]
+HostOpt = Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add `serve`, `recommend` and `dashboard` to `app`."""
+    app.command("serve")(serve)
+    app.command("recommend")(recommend_command)
+    app.command("dashboard")(dashboard)
+
+
+def _database_url(db: str | None) -> str:
+    from prs_search.settings import get_settings
+
+    return db or get_settings().resolved_database_url()
+
+
+def serve(
+    host: HostOpt = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    db: DbOpt = None,
+    read_only: Annotated[
+        bool, typer.Option("--read-only", help="Refuse writes (POST /v1/searches); no token needed then.")
+    ] = False,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the REST API (recommendations, searches; OpenAPI docs at /docs).
+
+    Writes need PRS_API_TOKEN (or --read-only; PRS_API_AUTH_DISABLED=true only on loopback)."""
+    import uvicorn
+
+    from api.settings import load_settings
+    from prs_search.store import parse_url, safe_url
+
+    # The app factory reads its settings from the environment (in every worker): pass ours through it.
+    if db is not None:
+        os.environ["PRS_DATABASE_URL"] = db
+    if read_only:
+        os.environ["PRS_API_WRITES_ENABLED"] = "false"
+    settings = load_settings()  # unsafe settings stop here, before anything listens
+    url = parse_url(settings.resolved_database_url())
+    if settings.api_auth_disabled and settings.api_writes_enabled and not _is_loopback(host):
+        raise ConfigError(
+            f"PRS_API_AUTH_DISABLED=true is for local use: listen on 127.0.0.1 instead of {host}, or set "
+            "PRS_API_TOKEN, or pass --read-only"
+        )
+    err_console.print(f"serving {safe_url(url)} on http://{host}:{port} (docs at /docs)", markup=False, highlight=False)
+    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level.lower())
+
+
+def recommend_command(
+    dataset: Annotated[str, typer.Option(help="Dataset name, as searched (see `prs-search searches`).")],
+    num_samples: Annotated[int | None, typer.Option(help="Dataset size in images.")] = None,
+    fraction: Annotated[
+        float | None,
+        typer.Option(help="Dataset size as a fraction of the training split (needs a search run with --fraction)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON (the REST API's body).")] = False,
+    db: DbOpt = None,
+) -> None:
+    """The switch schedule to use for a dataset size: exact, interpolated between searched sizes, or nearest."""
+    from prs_search.recommend import recommend
+    from prs_search.store import ResultsStore
+
+    store = ResultsStore(_database_url(db))
+    try:
+        answer = recommend(store, dataset, num_samples=num_samples, fraction=fraction)
+    finally:
+        store.dispose()
+    if as_json:
+        typer.echo(json.dumps(answer.to_dict()))
+        return
+    size = f"{answer.num_samples} images" + (f" (fraction {answer.fraction})" if answer.fraction is not None else "")
+    table = Table(title=f"{answer.dataset}, {size}: {answer.method}", show_header=False)
+    table.add_row("schedule", ",".join(map(str, answer.schedule)))
+    table.add_row("model / stem / epochs", f"{answer.model} / {answer.stem} / {answer.epochs}")
+    table.add_row("expected val acc", f"{answer.val_acc:.4f}")
+    table.add_row("test acc", f"{answer.test_acc:.4f}" if answer.test_acc is not None else "-")
+    table.add_row("searched sizes", ", ".join(map(str, answer.searched_sizes)))
+    for p in answer.provenance:
+        table.add_row(
+            "from", f"{p.search_name} (search {p.search_id}, trial {p.trial_id}, {p.num_samples} images, "
+            f"val {p.val_acc:.4f}, weight {p.weight:.2f})",
+        )  # fmt: skip
+    table.add_row("trials behind it", str(answer.trials_backing))
+    console.print(table)
+    if answer.warning:
+        err_console.print(f"warning: {answer.warning}", markup=False, highlight=False)
+
+
+def dashboard(
+    db: DbOpt = None,
+    host: HostOpt = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
+) -> None:
+    """Open optuna-dashboard on the results database: every search's Optuna study, live."""
+    import optuna
+    import optuna_dashboard
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from prs_search.store import ResultsStore
+    from prs_search.store.db import describe
+
+    store = ResultsStore(_database_url(db), migrate=False)  # only for its URL and engine options
+    try:
+        storage = optuna.storages.RDBStorage(store.url, engine_kwargs=store.optuna_engine_kwargs())
+    except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:
+        raise StoreError(f"cannot open the Optuna studies at {store.safe_url}: {describe(exc)}") from None
+    except RuntimeError as exc:  # optuna's schema is older than the installed optuna
+        raise StoreError(f"cannot open the Optuna studies at {store.safe_url}: {exc}") from None
+    finally:
+        store.dispose()
+    err_console.print(f"optuna-dashboard for {store.safe_url} on http://{host}:{port}", markup=False, highlight=False)
+    optuna_dashboard.run_server(storage, host=host, port=port)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

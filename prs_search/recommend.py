@@ -1,0 +1,230 @@
+"""`recommend`: which switch schedule to use for N images of a dataset, from what the searches found.
+
+The store keeps one best schedule per searched (dataset, size). For an asked size N:
+
+- `exact`: a search ran at N; its best schedule, with its validation and (when measured) test accuracy.
+- `interpolated`: N lies between two searched sizes lo < N < hi whose searches share model, stem,
+  epochs and depth. With t = (log N - log lo) / (log hi - log lo), every layer's switch epoch is
+  (1 - t) * e_lo + t * e_hi rounded half up to an integer in [0, E], and the expected val_acc is
+  interpolated with the same t. No test accuracy (nothing was measured at N).
+- `nearest`: N is outside [smallest, largest] searched size (the end size is used), or the two
+  bracketing searches differ in model, stem, epochs or depth (the one nearer in log size is used,
+  ties to the larger size). Always with a `warning` saying why.
+
+Sizes asked as a fraction of the training split: N = round(fraction * T), the rule `prs-search run
+--fraction` uses, where the training-split size T is recovered from the dataset's stored searches that
+were run with `--fraction` (their `num_samples / fraction`, from the one with the largest fraction,
+which pins T best). A dataset never searched with `--fraction` needs `num_samples`. Because log-size
+interpolation is scale-free, this is the same as interpolating in fraction space.
+
+No SQL here: everything comes through `ResultsStore`. The REST API and `prs-search recommend` both call
+`recommend` and serialise `Recommendation.to_dict()`, so they give the same answer.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from prs_search.errors import ConfigError, PRSError
+from prs_search.store import BestScheduleRecord, ResultsStore, SearchRecord
+
+Method = Literal["exact", "nearest", "interpolated"]
+SEARCHES_SCANNED = 1000  # searches of one dataset read to recover its training-split size
+
+
+class NotFoundError(PRSError):
+    """Nothing to answer from: an unknown dataset, or one without a finished search (HTTP 404)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """One stored best schedule the answer rests on."""
+
+    search_id: int
+    search_name: str
+    trial_id: int
+    num_samples: int
+    val_acc: float
+    weight: float  # its share in the answer: 1.0, or 1 - t and t when interpolated
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "search_id": self.search_id, "search_name": self.search_name, "trial_id": self.trial_id,
+            "num_samples": self.num_samples, "val_acc": self.val_acc, "weight": self.weight,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    """The schedule to use for `num_samples` images of `dataset`, and what it rests on."""
+
+    dataset: str
+    num_samples: int
+    fraction: float | None  # as asked (num_samples was derived from it), else None
+    method: Method
+    schedule: tuple[int, ...]
+    epochs: int
+    model: str
+    stem: str
+    val_acc: float  # expected validation accuracy (interpolated like the schedule)
+    test_acc: float | None  # only for `exact`, when the search measured it
+    warning: str | None
+    searched_sizes: tuple[int, ...]
+    provenance: tuple[Provenance, ...]
+    trials_backing: int  # trials (every state) of the searches in `provenance`
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types; the REST response and `prs-search recommend --json` are exactly this."""
+        return {
+            "dataset": self.dataset, "num_samples": self.num_samples, "fraction": self.fraction,
+            "method": self.method, "schedule": list(self.schedule), "epochs": self.epochs,
+            "model": self.model, "stem": self.stem, "val_acc": self.val_acc, "test_acc": self.test_acc,
+            "warning": self.warning, "searched_sizes": list(self.searched_sizes),
+            "provenance": [p.to_dict() for p in self.provenance], "trials_backing": self.trials_backing,
+        }  # fmt: skip
+
+
+def recommend(
+    store: ResultsStore,
+    dataset: str,
+    num_samples: int | None = None,
+    fraction: float | None = None,
+) -> Recommendation:
+    """The schedule for `num_samples` images (or `fraction` of the training split) of `dataset`.
+
+    Give exactly one of `num_samples` and `fraction`. Raises `ConfigError` for invalid input and
+    `NotFoundError` when the dataset has no finished search (see the module docstring for the rules).
+    """
+    dataset = _check_dataset(dataset)
+    _check_size(num_samples, fraction)
+    rows = store.best_schedules(dataset)
+    if not rows:
+        raise NotFoundError(_nothing_found(store, dataset))
+    if fraction is not None:
+        num_samples = _size_from_fraction(store, dataset, fraction)
+    assert num_samples is not None  # for the type checker: _check_size saw exactly one
+    sizes = tuple(r.num_samples for r in rows)
+    method, weighted, warning = _choose(rows, num_samples, dataset)
+    first = weighted[0][0]
+    schedule = _blend_schedule(weighted, first.epochs)
+    val_acc = sum(w * r.val_acc for r, w in weighted)
+    search_ids = sorted({r.search_id for r, _ in weighted})
+    return Recommendation(
+        dataset=dataset, num_samples=num_samples, fraction=fraction, method=method, schedule=schedule,
+        epochs=first.epochs, model=first.model, stem=first.stem, val_acc=val_acc,
+        test_acc=first.test_acc if method == "exact" else None, warning=warning, searched_sizes=sizes,
+        provenance=tuple(_provenance(r, w) for r, w in weighted),
+        trials_backing=sum(sum(store.trial_counts(i).values()) for i in search_ids),
+    )  # fmt: skip
+
+
+def _choose(
+    rows: list[BestScheduleRecord], n: int, dataset: str
+) -> tuple[Method, list[tuple[BestScheduleRecord, float]], str | None]:
+    """The method and the rows with their weights (rows are sorted by size, sizes are unique)."""
+    by_size = {r.num_samples: r for r in rows}
+    if n in by_size:
+        return "exact", [(by_size[n], 1.0)], None
+    smallest, largest = rows[0], rows[-1]
+    if not smallest.num_samples < n < largest.num_samples:
+        end = smallest if n < smallest.num_samples else largest
+        warning = (
+            f"{n} images is outside the searched range [{smallest.num_samples}, {largest.num_samples}] of "
+            f"{dataset}; this is the schedule of the nearest searched size, {end.num_samples} (run a search at "
+            f"this size for a better answer: prs-search run --dataset {dataset} --num-samples {n} --budget 50)"
+        )
+        return "nearest", [(end, 1.0)], warning
+    hi_index = next(i for i, r in enumerate(rows) if r.num_samples > n)
+    lo, hi = rows[hi_index - 1], rows[hi_index]
+    t = (math.log(n) - math.log(lo.num_samples)) / (math.log(hi.num_samples) - math.log(lo.num_samples))
+    differences = _differences(lo, hi)
+    if not differences:
+        return "interpolated", [(lo, 1.0 - t), (hi, t)], None
+    near = lo if t < 0.5 else hi
+    warning = (
+        f"the searches at {lo.num_samples} and {hi.num_samples} images differ in {'; '.join(differences)}, so "
+        f"their schedules cannot be interpolated; this is the schedule of the size nearer in log scale, "
+        f"{near.num_samples}"
+    )
+    return "nearest", [(near, 1.0)], warning
+
+
+def _differences(lo: BestScheduleRecord, hi: BestScheduleRecord) -> list[str]:
+    pairs = {
+        "model": (lo.model, hi.model), "stem": (lo.stem, hi.stem), "epochs": (lo.epochs, hi.epochs),
+        "depth": (len(lo.schedule), len(hi.schedule)),
+    }  # fmt: skip
+    return [f"{name} ({a} vs {b})" for name, (a, b) in pairs.items() if a != b]
+
+
+def _blend_schedule(weighted: list[tuple[BestScheduleRecord, float]], epochs: int) -> tuple[int, ...]:
+    if len(weighted) == 1:
+        return weighted[0][0].schedule
+    depth = len(weighted[0][0].schedule)
+    blended = (sum(w * r.schedule[layer] for r, w in weighted) for layer in range(depth))
+    return tuple(min(max(math.floor(e + 0.5), 0), epochs) for e in blended)
+
+
+def _provenance(row: BestScheduleRecord, weight: float) -> Provenance:
+    return Provenance(
+        search_id=row.search_id, search_name=row.search_name, trial_id=row.trial_id,
+        num_samples=row.num_samples, val_acc=row.val_acc, weight=weight,
+    )  # fmt: skip
+
+
+def _size_from_fraction(store: ResultsStore, dataset: str, fraction: float) -> int:
+    searches, _ = store.list_searches(limit=SEARCHES_SCANNED, dataset=dataset)
+    with_fraction = [s for s in searches if s.fraction]
+    if not with_fraction:
+        raise ConfigError(
+            f"no search of {dataset} was run with --fraction, so the size of its training split is not known "
+            "here; ask with num_samples instead"
+        )
+    train_size = _train_size(max(with_fraction, key=lambda s: s.fraction or 0.0))
+    size = round(fraction * train_size)
+    if size < 1:
+        raise ConfigError(f"fraction {fraction} of the {train_size} training images of {dataset} is no image")
+    return size
+
+
+def _train_size(search: SearchRecord) -> int:
+    assert search.fraction  # filtered by the caller
+    return round(search.num_samples / search.fraction)
+
+
+def _nothing_found(store: ResultsStore, dataset: str) -> str:
+    known = {d.dataset: d for d in store.datasets()}
+    if dataset not in known:
+        listed = ", ".join(sorted(known)) if known else "none yet"
+        return f"no searches for dataset {dataset!r}; datasets with searches: {listed}"
+    summary = known[dataset]
+    size = summary.sizes[0] if summary.sizes else 5000
+    return (
+        f"dataset {dataset!r} has {summary.searches} search(es) but none has finished yet; wait for it, or run "
+        f"one: prs-search run --dataset {dataset} --num-samples {size} --budget 50"
+    )
+
+
+def _check_dataset(dataset: object) -> str:
+    if not isinstance(dataset, str) or not dataset.strip():
+        raise ConfigError(f"dataset must be a non-empty name, got {dataset!r}")
+    if len(dataset) > 128 or any(ord(c) < 32 for c in dataset):
+        raise ConfigError("dataset must be at most 128 printable characters")
+    return dataset
+
+
+def _check_size(num_samples: object, fraction: object) -> None:
+    if (num_samples is None) == (fraction is None):
+        raise ConfigError("give exactly one of num_samples and fraction for the dataset size")
+    if num_samples is not None and (
+        isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1
+    ):
+        raise ConfigError(f"num_samples must be a positive integer, got {num_samples!r}")
+    if fraction is not None:
+        if isinstance(fraction, bool) or not isinstance(fraction, int | float):
+            raise ConfigError(f"fraction must be a number in (0, 1], got {fraction!r}")
+        if not 0.0 < fraction <= 1.0:  # also false for NaN
+            raise ConfigError(f"fraction must be in (0, 1], got {fraction!r}")
+
+
+__all__ = ["Method", "NotFoundError", "Provenance", "Recommendation", "recommend"]

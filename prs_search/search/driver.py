@@ -1,0 +1,288 @@
+"""`run_search`: resolve the request, open the store, start or resume the search, run Ray Tune, evaluate.
+
+The SQL store and the Optuna study (in the same database) are the source of truth. Ray's experiment
+folder is only where checkpoints live: a resumed search starts a fresh Tuner for the remaining budget,
+and the searcher first continues the trials the dead driver left running (see `searcher.py`).
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search import ConcurrencyLimiter
+
+from prs_search.data import Splits, load_dataset, make_splits
+from prs_search.errors import ConfigError
+from prs_search.schedule import Schedule
+from prs_search.search import cluster
+from prs_search.search.callbacks import SearchProgress, StoreCallback, SuggestionRecorder
+from prs_search.search.outcome import METRIC, TIME_ATTR
+from prs_search.search.searcher import PRSOptunaSearch, Replay
+from prs_search.search.trainable import STATE_FILE, run_trial
+from prs_search.spaces import SearchSpace, load_space
+from prs_search.store import ResultsStore, SearchRecord
+from prs_search.train import TrainConfig, build_model, evaluate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """Everything `prs-search run` takes (the API's POST /v1/searches takes the same)."""
+
+    dataset: str
+    budget: int
+    database_url: str
+    storage_path: Path
+    data_dir: Path
+    fraction: float | None = None
+    num_samples: int | None = None
+    space: str = "monotone"
+    epochs: int = 10
+    model: str = "tiny"
+    stem: str = "conv"
+    gpus_per_trial: float = 0.0
+    cpus_per_trial: float = 1.0
+    max_concurrent: int | None = None
+    seed: int = 0
+    name: str | None = None
+    ray_address: str | None = None
+    resume: bool = False
+    grace_period: int | None = None
+    reduction_factor: int = 3
+    max_failures: int = 2
+    download: bool = False
+
+    def validate(self) -> None:
+        if self.budget <= 0:
+            raise ConfigError(f"--budget must be a positive number of trials, got {self.budget}")
+        if self.epochs < 1:
+            raise ConfigError(f"--epochs must be at least 1, got {self.epochs}")
+        if self.fraction is not None and self.num_samples is not None:
+            raise ConfigError("give either --fraction or --num-samples, not both")
+        if self.gpus_per_trial < 0 or self.cpus_per_trial <= 0:
+            raise ConfigError("--gpus-per-trial must be >= 0 and --cpus-per-trial > 0")
+        if self.reduction_factor < 2:
+            raise ConfigError("--reduction-factor must be at least 2")
+        if self.max_concurrent is not None and self.max_concurrent < 1:
+            raise ConfigError("--max-concurrent must be at least 1")
+
+
+@dataclass(frozen=True)
+class SearchSummary:
+    search: SearchRecord
+    counts: dict[str, int]
+    best_schedule: list[int] | None
+    best_val_acc: float | None
+    test_acc: float | None
+    seconds: float
+
+
+def run_search(request: SearchRequest, on_progress: Callable[[SearchProgress], None] | None = None) -> SearchSummary:
+    request.validate()
+    started = time.monotonic()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # progress is ours to show
+    space = load_space(request.space)
+    splits = make_splits(
+        load_dataset(request.dataset, request.data_dir, download=request.download),
+        fraction=request.fraction, num_samples=request.num_samples, seed=request.seed,
+    )  # fmt: skip
+    base = {"model": request.model, "stem": request.stem, "epochs": request.epochs, "seed": request.seed}
+    model_config = _model_config(base, splits)
+    initial = space.initial_params(model_config["depth"], request.epochs)  # a misfit fails before Ray starts
+    store = ResultsStore(request.database_url)
+    existing = store.get_search(request.name) if request.name else None
+    if existing is not None and existing.status == "finished":
+        log.info("search %s is already finished", existing.name)
+        return _summary(store, existing, started)
+    # Ray before the search row: a bad address must not leave a search behind that never ran.
+    cluster.connect(request.ray_address)
+    search = _open_search(store, request, space, splits, model_config)
+    replay, done = _unfinished(store, search, request)
+    store.set_search_status(search.id, "running")
+    try:
+        _fit(request, store, search, space, splits, base, model_config["depth"], replay, done, initial, on_progress)
+    except KeyboardInterrupt:
+        store.set_search_status(search.id, "interrupted")
+        raise
+    counts = store.trial_counts(search.id)
+    if sum(counts[s] for s in ("COMPLETE", "PRUNED", "FAIL")) < request.budget:
+        store.set_search_status(search.id, "interrupted", error="stopped before the budget was spent")
+        return _summary(store, store.get_search(search.id) or search, started)
+    _final_evaluation(store, search, splits, base)
+    store.update_best_schedule(search.id)
+    finished = store.set_search_status(search.id, "finished")
+    return _summary(store, finished, started)
+
+
+def _model_config(base: dict[str, Any], splits: Splits) -> dict[str, Any]:
+    model = build_model(TrainConfig(**base), splits)
+    return {
+        "preset": base["model"], "stem": base["stem"], "depth": model.depth, "embed_dim": model.embed_dim,
+        "img_size": splits.img_size, "in_chans": splits.in_chans, "num_classes": splits.num_classes,
+    }  # fmt: skip
+
+
+def _default_name(request: SearchRequest, num_samples: int) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    dataset = request.dataset.replace(":", "_").replace("/", "_")
+    return f"{dataset}-{num_samples}-{Path(request.space).stem}-{stamp}"
+
+
+def _open_search(
+    store: ResultsStore,
+    request: SearchRequest,
+    space: SearchSpace,
+    splits: Splits,
+    model_config: dict[str, Any],
+) -> SearchRecord:
+    """The stored search to continue (same --name, or --resume), or a new one."""
+    name = request.name or (_latest_resumable(store, request, splits) if request.resume else None)
+    existing = store.get_search(name) if name else None
+    if existing is not None:
+        _check_same(existing, request, splits)
+        return existing
+    if request.resume:
+        raise ConfigError(f"nothing to resume: no search named {name!r}" if name else "nothing to resume")
+    name = name or _default_name(request, splits.num_samples)
+    return store.create_search(
+        name=name, dataset=request.dataset, num_samples=splits.num_samples, fraction=request.fraction,
+        space=space.name, space_config=space.to_dict(), budget=request.budget, epochs=request.epochs,
+        model=request.model, model_config=model_config, stem=request.stem, seed=request.seed,
+        study_name=f"prs-{name}", storage_path=str(request.storage_path), ray_address=request.ray_address,
+    )  # fmt: skip
+
+
+def _latest_resumable(store: ResultsStore, request: SearchRequest, splits: Splits) -> str | None:
+    searches, _ = store.list_searches(limit=1000)
+    for s in searches:  # newest first
+        if s.status != "finished" and s.dataset == request.dataset and s.num_samples == splits.num_samples:
+            return s.name
+    return None
+
+
+def _check_same(existing: SearchRecord, request: SearchRequest, splits: Splits) -> None:
+    asked = {
+        "dataset": request.dataset, "num_samples": splits.num_samples, "budget": request.budget,
+        "epochs": request.epochs, "model": request.model, "stem": request.stem, "seed": request.seed,
+        "space": Path(request.space).stem,
+    }  # fmt: skip
+    for key, value in asked.items():
+        if getattr(existing, key) != value:
+            raise ConfigError(
+                f"search {existing.name!r} exists with {key}={getattr(existing, key)!r}, not {value!r}: "
+                "pass the same options to resume it, or choose another --name"
+            )
+
+
+def _unfinished(store: ResultsStore, search: SearchRecord, request: SearchRequest) -> tuple[list[Replay], int]:
+    """Trials a dead driver left running (to continue) and how many trials are already finished."""
+    if search.status == "pending":
+        return [], 0
+    try:
+        study = optuna.load_study(study_name=search.study_name, storage=_storage(store))
+    except KeyError:  # the driver died before the searcher created the study
+        return [], 0
+    replay, done = [], 0
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state.is_finished():
+            done += 1
+            continue
+        row = store.find_trial(search.id, str(trial.number))
+        if row is None:  # asked but never recorded: the driver died inside suggest(); nothing ran
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+            done += 1
+            continue
+        replay.append(Replay(trial.number, list(row.schedule), dict(row.params), row.checkpoint_path))
+    log.info("resuming %s: %d finished, %d to continue", search.name, done, len(replay))
+    return replay, done
+
+
+def _storage(store: ResultsStore) -> optuna.storages.RDBStorage:
+    return optuna.storages.RDBStorage(store.url, engine_kwargs=store.optuna_engine_kwargs())
+
+
+def _fit(
+    request: SearchRequest, store: ResultsStore, search: SearchRecord, space: SearchSpace, splits: Splits,
+    base: dict[str, Any], depth: int, replay: list[Replay], done: int, initial: list[dict[str, int]],
+    on_progress: Callable[[SearchProgress], None] | None,
+) -> None:  # fmt: skip
+    searcher = PRSOptunaSearch(
+        space, depth, request.epochs, request.budget, _storage(store), search.study_name, request.seed,
+        on_suggest=SuggestionRecorder(store, search.id), replay=replay, initial=initial,
+    )  # fmt: skip
+    search_alg = ConcurrencyLimiter(searcher, request.max_concurrent) if request.max_concurrent else searcher
+    grace = request.grace_period or max(1, request.epochs // 4)
+    scheduler = ASHAScheduler(
+        time_attr=TIME_ATTR, max_t=request.epochs, grace_period=min(grace, request.epochs),
+        reduction_factor=request.reduction_factor,
+    )  # fmt: skip
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, splits=splits, base=base),
+        {"cpu": request.cpus_per_trial, "gpu": request.gpus_per_trial},
+    )
+    callback = StoreCallback(store, search.id, request.budget, request.epochs, on_progress)
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            metric=METRIC, mode="max", search_alg=search_alg, scheduler=scheduler,
+            num_samples=request.budget - done, trial_dirname_creator=_trial_dirname,
+        ),
+        run_config=tune.RunConfig(
+            # A fresh experiment folder per driver run: resuming is ours (SQL + Optuna), not Ray's.
+            name=f"{search.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S-%f')}",
+            storage_path=str(request.storage_path.resolve()),
+            callbacks=[callback],
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            failure_config=tune.FailureConfig(max_failures=request.max_failures),
+            verbose=0,
+        ),
+    )  # fmt: skip
+    tuner.fit()
+
+
+def _trial_dirname(trial: Any) -> str:
+    # Ray's default folder name spells out the whole config; ours names the Optuna trial it runs.
+    return f"trial_{trial.config['optuna_number']:04d}_{trial.trial_id}"
+
+
+def _final_evaluation(store: ResultsStore, search: SearchRecord, splits: Splits, base: dict[str, Any]) -> None:
+    """Test accuracy of the best trial's final model: measured once, stored apart from validation."""
+    best = store.best_trial(search.id)
+    if best is None or not best.checkpoint_path:
+        log.warning("search %s has no complete trial with a checkpoint to evaluate", search.name)
+        return
+    state = _checkpoint_state(best.checkpoint_path)
+    config = TrainConfig(**{**base, **best.params})
+    model = build_model(config, splits)
+    model.set_attention_layers(Schedule.of(best.schedule, config.epochs).attention_at(config.epochs - 1))
+    model.load_state_dict(state["model"])
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    _, test_acc = evaluate(model.to(device), splits.test, splits, device)
+    store.set_test_result(search.id, best.id, test_acc)
+
+
+def _checkpoint_state(path: str) -> dict[str, Any]:
+    with tune.Checkpoint(path).as_directory() as folder:
+        return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
+
+
+def _summary(store: ResultsStore, search: SearchRecord, started: float) -> SearchSummary:
+    best = store.best_trial(search.id)
+    counts = {str(k): v for k, v in store.trial_counts(search.id).items()}
+    return SearchSummary(
+        search=search, counts=counts, best_schedule=list(best.schedule) if best else None,
+        best_val_acc=best.val_acc if best else None, test_acc=search.test_acc,
+        seconds=time.monotonic() - started,
+    )  # fmt: skip
+
+
+__all__ = ["SearchProgress", "SearchRequest", "SearchSummary", "run_search"]

@@ -1,0 +1,124 @@
+"""Ray's OptunaSearch, made truthful and resumable.
+
+* Optuna sees the truth: intermediate values per epoch, trials stopped by ASHA as PRUNED, errored or
+  diverged ones as FAIL (Ray's class tells COMPLETE in both cases).
+* Resumable without duplicates: a resumed search first hands the Optuna trials that were still running
+  when the driver died back to Ray, with their parameters and last checkpoint, before asking Optuna
+  for new ones; and it never lets the study grow past the budget.
+"""
+
+import logging
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from ray.tune.search import Searcher
+from ray.tune.search.optuna import OptunaSearch
+
+from prs_search.search.outcome import METRIC, TIME_ATTR, trial_outcome
+from prs_search.spaces import SearchSpace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """An Optuna trial left RUNNING by a driver that died, to be continued from its checkpoint."""
+
+    number: int
+    schedule: list[int]
+    train: dict[str, Any]
+    checkpoint: str | None
+
+
+class PRSOptunaSearch(OptunaSearch):
+    def __init__(
+        self,
+        space: SearchSpace,
+        depth: int,
+        epochs: int,
+        budget: int,
+        storage: optuna.storages.BaseStorage,
+        study_name: str,
+        seed: int,
+        on_suggest: Callable[[str, dict[str, Any]], None],
+        replay: list[Replay] | None = None,
+        initial: list[dict[str, int]] | None = None,
+    ) -> None:
+        self._prs_space, self._depth, self._epochs, self._budget = space, depth, epochs, budget
+        self._on_suggest = on_suggest
+        self._replay = list(replay or [])
+        super().__init__(
+            space=self._define,
+            metric=METRIC,
+            mode="max",
+            sampler=optuna.samplers.TPESampler(seed=seed),
+            study_name=study_name,
+            storage=storage,
+        )
+        if not self._ot_study.get_trials(deepcopy=False):  # a fresh study: never enqueue twice on resume
+            for params in initial or []:
+                self._ot_study.enqueue_trial(params, skip_if_exists=True)
+
+    @property
+    def study(self) -> optuna.Study:
+        return self._ot_study
+
+    def _define(self, trial: optuna.Trial) -> dict[str, Any]:
+        return {"optuna_number": trial.number, **self._prs_space.sample(trial, self._depth, self._epochs)}
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if self._replay:
+            config = self._attach(trial_id, self._replay.pop(0))
+        elif len(self._ot_study.get_trials(deepcopy=False)) >= self._budget:
+            return Searcher.FINISHED
+        else:
+            config = super().suggest(trial_id)
+        if config is not None:
+            self._on_suggest(trial_id, config)
+        return config
+
+    def _attach(self, trial_id: str, replay: Replay) -> dict[str, Any]:
+        frozen = self._ot_study.get_trials(deepcopy=False)[replay.number]
+        # Re-attach the very same Optuna trial (no new row in the study); FrozenTrial only exposes the
+        # storage id privately.
+        self._ot_trials[trial_id] = optuna.trial.Trial(self._ot_study, frozen._trial_id)
+        log.info("continuing Optuna trial %d as Ray trial %s", replay.number, trial_id)
+        return {
+            "optuna_number": replay.number, "schedule": replay.schedule,
+            "train": replay.train, "resume_from": replay.checkpoint,
+        }  # fmt: skip
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is None or trial_id in self._completed_trials:
+            return
+        _report(ot_trial, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is None or trial_id in self._completed_trials:
+            return
+        outcome = trial_outcome(result, error, self._epochs)
+        state = optuna.trial.TrialState[outcome.state]
+        value = outcome.value if state == optuna.trial.TrialState.COMPLETE else None
+        try:
+            if result and not error:
+                # Ray hands the result on which the scheduler stops a trial (ASHA at a rung, or at max_t)
+                # to on_trial_complete only, never to on_trial_result: else Optuna misses the last epoch.
+                _report(ot_trial, result)
+            self._ot_study.tell(ot_trial, value, state=state)
+        except RuntimeError as err:  # already finished: a trial that completed just before a resume
+            log.info("Optuna trial %d was already finished: %s", ot_trial.number, err)
+        self._completed_trials.add(trial_id)
+
+
+def _report(ot_trial: optuna.Trial, result: dict[str, Any]) -> None:
+    """One epoch's validation accuracy as the Optuna trial's intermediate value at step `epochs_done`."""
+    if result.get("status") == "diverged" or METRIC not in result or TIME_ATTR not in result:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Optuna's "step already reported": a repeat is harmless
+        ot_trial.report(float(result[METRIC]), int(result[TIME_ATTR]))

@@ -1,0 +1,61 @@
+"""The Ray Tune trial: one `prs_search.train.train` run that reports and checkpoints every epoch."""
+
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from ray import tune
+
+from prs_search.data import Splits
+from prs_search.schedule import Schedule
+from prs_search.search.outcome import TIME_ATTR
+from prs_search.train import EpochResult, TrainConfig, TrainResult, train
+
+STATE_FILE = "trial_state.pt"
+
+
+def epoch_metrics(e: EpochResult, status: str = "running") -> dict[str, Any]:
+    metrics = asdict(e)
+    metrics["switched"] = list(e.switched)
+    return {**metrics, TIME_ATTR: e.epoch + 1, "status": status}
+
+
+def run_trial(config: dict[str, Any], splits: Splits, base: dict[str, Any]) -> None:
+    """`config` comes from the searcher (schedule, searched hyper-parameters, a replay checkpoint);
+    `base` holds what every trial of the search shares (model, stem, epochs, seed)."""
+    train_config = TrainConfig(**{**base, **config["train"]})
+    schedule = Schedule.of(config["schedule"], train_config.epochs)
+    resume = _load_state(tune.get_checkpoint(), config.get("resume_from"))
+    if resume is not None and len(resume["history"]) >= train_config.epochs:
+        # Finished before the driver died: report the last epoch again so Ray closes the trial.
+        tune.report(epoch_metrics(EpochResult(**{**resume["history"][-1], "switched": ()}), "completed"))
+        return
+
+    def on_epoch(result: EpochResult, get_state: Any) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            torch.save(get_state(), Path(tmp) / STATE_FILE)
+            status = "completed" if result.epoch + 1 == train_config.epochs else "running"
+            tune.report(epoch_metrics(result, status), checkpoint=tune.Checkpoint.from_directory(tmp))
+
+    result, _ = train(train_config, splits, schedule, on_epoch=on_epoch, resume=resume)
+    if result.status == "diverged":
+        _report_diverged(result)
+
+
+def _report_diverged(result: TrainResult) -> None:
+    # Reported, not raised: a retry from the last checkpoint would diverge again.
+    last = result.history[-1].val_acc if result.history else 0.0
+    tune.report({"val_acc": last, "status": "diverged", "error": result.error, TIME_ATTR: result.epochs_run})
+
+
+def _load_state(checkpoint: tune.Checkpoint | None, replay_path: str | None) -> dict[str, Any] | None:
+    """Ray's checkpoint when Ray restarts the trial; the recorded one when the driver replays it."""
+    if checkpoint is None and replay_path:
+        checkpoint = tune.Checkpoint(replay_path)
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as folder:
+        path = Path(folder) / STATE_FILE
+        return torch.load(path, map_location="cpu", weights_only=False) if path.exists() else None

@@ -1,0 +1,224 @@
+"""Table models of the results store (SQLAlchemy 2.0 declarative, one file).
+
+Every table is prefixed `prs_` so it never clashes with optuna's RDBStorage tables, which live in the
+same database. Uniqueness that the store relies on (one trial per Ray trial id, one row per trial
+epoch, one best schedule per dataset size) is enforced by the database, not only by the code.
+Constraint names follow `NAMING_CONVENTION`, so migrations can address them on every backend.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    select,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+from prs_search.store.records import SearchStatus, TrialState
+
+TABLE_PREFIX = "prs_"
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite stores no offset: it is added back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store keeps timezone-aware UTC datetimes")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _in(column: str, values: type[SearchStatus] | type[TrialState]) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[int]: JSON()}
+
+
+class Search(Base):
+    """One search: a dataset size, a search space and a budget of trials."""
+
+    __tablename__ = "prs_searches"
+    __table_args__ = (CheckConstraint(_in("status", SearchStatus), name="status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    dataset: Mapped[str] = mapped_column(String(128), index=True)
+    num_samples: Mapped[int]
+    fraction: Mapped[float | None] = mapped_column(Float)
+    space: Mapped[str] = mapped_column(String(128))
+    space_config: Mapped[dict[str, Any]]
+    budget: Mapped[int]
+    epochs: Mapped[int]
+    model: Mapped[str] = mapped_column(String(128))
+    model_config: Mapped[dict[str, Any]]
+    stem: Mapped[str] = mapped_column(String(32))
+    seed: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), default=SearchStatus.PENDING.value)
+    study_name: Mapped[str] = mapped_column(String(255))
+    storage_path: Mapped[str | None] = mapped_column(Text)
+    ray_address: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None]
+    test_acc: Mapped[float | None] = mapped_column(Float)
+    test_trial_id: Mapped[int | None] = mapped_column(ForeignKey("prs_trials.id", ondelete="SET NULL", use_alter=True))
+    error: Mapped[str | None] = mapped_column(Text)
+
+    trials: Mapped[list["Trial"]] = relationship(
+        back_populates="search", foreign_keys="Trial.search_id", passive_deletes=True
+    )
+
+    @classmethod
+    def find_by_name(cls, session: Session, name: str) -> "Search | None":
+        return session.scalars(select(cls).where(cls.name == name)).one_or_none()
+
+    @classmethod
+    def find_by_id(cls, session: Session, search_id: int, *, for_update: bool = False) -> "Search | None":
+        stmt = select(cls).where(cls.id == search_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return session.scalars(stmt).one_or_none()
+
+
+class Trial(Base):
+    """One trial of a search: a schedule trained once.
+
+    `trial_key` is stable across resumes (the search uses the Optuna trial number); `ray_trial_id` is
+    the Ray trial currently running it and `checkpoint_path` its latest persisted checkpoint.
+    """
+
+    __tablename__ = "prs_trials"
+    __table_args__ = (
+        UniqueConstraint("search_id", "trial_key"),
+        UniqueConstraint("search_id", "optuna_number"),
+        CheckConstraint(_in("state", TrialState), name="state"),
+        Index("ix_prs_trials_search_id_state", "search_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    search_id: Mapped[int] = mapped_column(ForeignKey("prs_searches.id", ondelete="CASCADE"), index=True)
+    trial_key: Mapped[str] = mapped_column(String(128))
+    optuna_number: Mapped[int | None]
+    schedule: Mapped[list[int]]
+    params: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16), default=TrialState.RUNNING.value)
+    val_acc: Mapped[float | None] = mapped_column(Float)
+    best_val_acc: Mapped[float | None] = mapped_column(Float)
+    epochs_run: Mapped[int] = mapped_column(default=0, server_default="0")
+    seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    ray_trial_id: Mapped[str | None] = mapped_column(String(128))
+    checkpoint_path: Mapped[str | None] = mapped_column(Text)
+
+    search: Mapped[Search] = relationship(back_populates="trials", foreign_keys=[search_id])
+    epoch_metrics: Mapped[list["EpochMetric"]] = relationship(
+        back_populates="trial", order_by="EpochMetric.epoch", passive_deletes=True
+    )
+
+    @classmethod
+    def find(cls, session: Session, search_id: int, trial_key: str, *, for_update: bool = False) -> "Trial | None":
+        stmt = select(cls).where(cls.search_id == search_id, cls.trial_key == trial_key)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return session.scalars(stmt).one_or_none()
+
+    @classmethod
+    def find_by_optuna_number(cls, session: Session, search_id: int, number: int) -> "Trial | None":
+        stmt = select(cls).where(cls.search_id == search_id, cls.optuna_number == number)
+        return session.scalars(stmt).one_or_none()
+
+
+class EpochMetric(Base):
+    """Metrics of one epoch of one trial; re-reporting an epoch updates its row."""
+
+    __tablename__ = "prs_epoch_metrics"
+    __table_args__ = (UniqueConstraint("trial_id", "epoch"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("prs_trials.id", ondelete="CASCADE"), index=True)
+    epoch: Mapped[int]
+    val_acc: Mapped[float] = mapped_column(Float)
+    val_loss: Mapped[float | None] = mapped_column(Float)
+    train_loss: Mapped[float | None] = mapped_column(Float)
+    train_acc: Mapped[float | None] = mapped_column(Float)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    lr: Mapped[float | None] = mapped_column(Float)
+    attention_layers: Mapped[int]
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    trial: Mapped[Trial] = relationship(back_populates="epoch_metrics")
+
+    @classmethod
+    def for_trial(cls, session: Session, trial_id: int) -> "list[EpochMetric]":
+        return list(session.scalars(select(cls).where(cls.trial_id == trial_id).order_by(cls.epoch)))
+
+
+class BestSchedule(Base):
+    """The best schedule known for one (dataset, num_samples), across all searches."""
+
+    __tablename__ = "prs_best_schedules"
+    __table_args__ = (UniqueConstraint("dataset", "num_samples"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset: Mapped[str] = mapped_column(String(128))
+    num_samples: Mapped[int]
+    search_id: Mapped[int] = mapped_column(ForeignKey("prs_searches.id", ondelete="CASCADE"), index=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("prs_trials.id", ondelete="CASCADE"), index=True)
+    schedule: Mapped[list[int]]
+    epochs: Mapped[int]
+    model: Mapped[str] = mapped_column(String(128))
+    stem: Mapped[str] = mapped_column(String(32))
+    val_acc: Mapped[float] = mapped_column(Float)
+    test_acc: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @classmethod
+    def find(
+        cls, session: Session, dataset: str, num_samples: int, *, for_update: bool = False
+    ) -> "BestSchedule | None":
+        stmt = select(cls).where(cls.dataset == dataset, cls.num_samples == num_samples)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return session.scalars(stmt).one_or_none()

@@ -1,0 +1,104 @@
+"""Bad input to `prs-search run` / `trials`: exit code 2, exactly one line on stderr, no traceback, no Ray,
+no search row left behind, and quickly (the cases run two at a time, each one timed on its own)."""
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from prs_search.store import ResultsStore
+
+from .helpers import CliResult, cli_env, run_cli
+
+TINY = ["--dataset", "digits", "--fraction", "0.3", "--epochs", "2", "--budget", "2"]
+SPACES = {
+    "weird.yaml": "schedule: weird\n",
+    # A space whose fixed `initial` schedule has 5 switch epochs: the tiny model has 4 layers.
+    "five_layers.yaml": "schedule: monotone\ninitial: ['2,2,1,0,0']\n",
+    "good.yaml": "schedule: linear\ninitial: [prs, '2,1,1,0']\ntrain: {lr: 0.01}\n",
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    args: list[str]
+    expected: str  # part of the one error line
+
+
+CASES = {
+    "unknown-dataset": Case(["run", "--dataset", "no-such-data", "--budget", "2"], "unknown dataset 'no-such-data'"),
+    "unknown-space": Case(["run", *TINY, "--space", "no-such-space"], "unknown search space 'no-such-space'"),
+    "budget-zero": Case(["run", "--dataset", "digits", "--budget", "0"], "--budget"),
+    "budget-negative": Case(["run", "--dataset", "digits", "--budget", "-3"], "--budget"),
+    "epochs-zero": Case(["run", *TINY, "--epochs", "0"], "--epochs"),
+    "space-unknown-schedule-kind": Case(
+        ["run", *TINY, "--space", "weird.yaml"], "'schedule' must be one of free, monotone, linear, got 'weird'"
+    ),
+    "space-initial-does-not-fit-depth": Case(
+        ["run", *TINY, "--space", "five_layers.yaml"],
+        "initial schedule '2,2,1,0,0' does not fit: the schedule has 5 switch epochs but the model has 4 layers",
+    ),
+    "unreachable-database": Case(
+        ["run", *TINY, "--db", "postgresql+psycopg://postgres@127.0.0.1:1/x"], "cannot reach the database"
+    ),
+    "bad-ray-address": Case(["run", *TINY, "--ray-address", "127.0.0.1:1"], "Ray cluster at 127.0.0.1:1"),
+    # Control for the space cases: a valid user file passes the space, data and database checks and
+    # fails only at the next step, the unreachable Ray address.
+    "good-space-then-bad-ray-address": Case(
+        ["run", *TINY, "--space", "good.yaml", "--ray-address", "127.0.0.1:1"], "Ray cluster at 127.0.0.1:1"
+    ),
+    "fraction-and-num-samples": Case(
+        ["run", "--dataset", "digits", "--budget", "2", "--fraction", "0.5", "--num-samples", "100"],
+        "either --fraction or --num-samples",
+    ),
+    "trials-of-unknown-search": Case(["trials", "no-such-search"], "no search named 'no-such-search'"),
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: CliResult
+    home: Path
+    ray_tmp: Path
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+    """Every case run once, two at a time (each CLI start is mostly importing torch and Ray)."""
+    folders = {case_id: tmp_path_factory.mktemp(case_id) for case_id in CASES}  # not thread-safe: here
+
+    def run(case_id: str) -> Outcome:
+        folder = folders[case_id]
+        for name, content in SPACES.items():
+            (folder / name).write_text(content)
+        home, ray_tmp = folder / "home", folder / "ray_tmp"
+        env = cli_env(home, RAY_TMPDIR=str(ray_tmp))
+        return Outcome(run_cli(CASES[case_id].args, env, cwd=folder), home, ray_tmp)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(CASES, pool.map(run, CASES), strict=True))
+
+
+@pytest.mark.parametrize("case_id", list(CASES))
+def test_bad_input_is_one_line_and_exit_2(case_id: str, outcomes: dict[str, Outcome]) -> None:
+    outcome, case = outcomes[case_id], CASES[case_id]
+    result = outcome.result
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert result.stderr.strip() == lines[0]  # no blank lines or progress bar around it either
+    assert lines[0].startswith("error: ")
+    assert case.expected in lines[0]
+    assert result.seconds < 30, f"{case_id} took {result.seconds:.1f} s to fail"
+
+
+@pytest.mark.parametrize("case_id", [c for c in CASES if CASES[c].args[0] == "run"])
+def test_bad_input_starts_no_ray_and_leaves_no_search(case_id: str, outcomes: dict[str, Outcome]) -> None:
+    outcome = outcomes[case_id]
+    assert not outcome.ray_tmp.exists() or not any(outcome.ray_tmp.iterdir()), "Ray was started"
+    default_db = outcome.home / "prs_search.db"
+    if default_db.exists():
+        with ResultsStore(f"sqlite:///{default_db}") as store:
+            assert store.list_searches()[1] == 0

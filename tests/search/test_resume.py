@@ -1,0 +1,83 @@
+"""kill -9 of the driver mid-search, then --resume: exactly `budget` trials, nothing lost, no duplicates."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from prs_search.store import ResultsStore
+
+pytestmark = pytest.mark.slow
+
+BUDGET, EPOCHS = 5, 3
+RUN = [
+    sys.executable, "-m", "prs_search", "run", "--dataset", "digits", "--fraction", "0.25",
+    "--budget", str(BUDGET), "--epochs", str(EPOCHS), "--name", "killed", "--max-concurrent", "2",
+    "--grace-period", str(EPOCHS),  # no ASHA stops: every trial must reach the last epoch
+]  # fmt: skip
+
+
+def _wait_for_mid_search(store: ResultsStore, driver: subprocess.Popen[bytes], timeout: float = 240) -> int:
+    """Block until >= 1 trial finished and another has a checkpointed epoch but is still running."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert driver.poll() is None, "the search ended before it could be interrupted"
+        search = store.get_search("killed")
+        if search is not None:
+            rows, _ = store.list_trials(search.id)
+            finished = [t for t in rows if t.state != "RUNNING"]
+            in_flight = [t for t in rows if t.state == "RUNNING" and t.epochs_run >= 1 and t.checkpoint_path]
+            if finished and in_flight:
+                return in_flight[0].optuna_number or 0
+        time.sleep(0.5)
+    raise AssertionError("the search never reached a mid-search state")
+
+
+def _first_epoch_reported(ray_results: Path, experiments_before: set[Path], optuna_number: int) -> int:
+    """The first epoch the resumed driver's Ray trial reported for this Optuna trial."""
+    (experiment,) = set(ray_results.iterdir()) - experiments_before
+    for result_file in experiment.glob("trial_*/result.json"):
+        lines = [json.loads(line) for line in result_file.read_text().splitlines() if line.strip()]
+        if lines and lines[0]["config"]["optuna_number"] == optuna_number:
+            return int(lines[0]["epoch"])
+    raise AssertionError(f"the resumed run never ran Optuna trial {optuna_number}")
+
+
+def test_kill_driver_then_resume(tmp_path: Path) -> None:
+    env = {**os.environ, "PRS_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    store = ResultsStore(f"sqlite:///{tmp_path / 'prs_search.db'}")
+    log = (tmp_path / "first.log").open("wb")
+    driver = subprocess.Popen(RUN, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        interrupted = _wait_for_mid_search(store, driver)
+        epochs_at_kill = store.find_trial(store.get_search("killed").id, str(interrupted)).epochs_run
+        driver.send_signal(signal.SIGKILL)
+    finally:
+        driver.wait(timeout=30)
+    search = store.get_search("killed")
+    assert search is not None and search.status == "running"
+    experiments_before = set((tmp_path / "ray_results").iterdir())
+
+    resumed = subprocess.run([*RUN, "--resume"], env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+    search = store.get_search("killed")
+    assert search.status == "finished"
+    rows, total = store.list_trials(search.id)
+    assert total == BUDGET
+    assert sorted(t.optuna_number for t in rows) == list(range(BUDGET))
+    assert {t.state for t in rows} == {"COMPLETE"}
+    for trial in rows:  # every epoch of every trial recorded once, none missing
+        assert [e.epoch for e in store.epoch_metrics(trial.id)] == list(range(EPOCHS))
+    study = optuna.load_study(study_name=search.study_name, storage=store.url)
+    assert len(study.trials) == BUDGET
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    # The interrupted trial continued from its checkpoint instead of starting again.
+    first = _first_epoch_reported(tmp_path / "ray_results", experiments_before, interrupted)
+    assert first == epochs_at_kill >= 1

@@ -1,0 +1,183 @@
+"""Migrations: shipped in the package, versioned apart from optuna's, reversible, in step with the models."""
+
+import threading
+
+import optuna
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from prs_search.errors import ConfigError, StoreError
+from prs_search.store import ResultsStore, current_revision, downgrade, head_revision, make_engine, upgrade
+from prs_search.store.migrations import VERSION_TABLE
+from prs_search.store.models import Base
+
+OUR_TABLES = {"prs_searches", "prs_trials", "prs_epoch_metrics", "prs_best_schedules", VERSION_TABLE}
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def table_names(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def optuna_alembic_revision(url: str) -> str | None:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()  # default table: alembic_version
+    finally:
+        engine.dispose()
+
+
+def make_study(url: str, name: str, n_trials: int) -> None:
+    storage = optuna.storages.RDBStorage(url)
+    study = optuna.create_study(storage=storage, study_name=name, direction="maximize")
+    study.optimize(lambda trial: trial.suggest_float("x", 0.0, 1.0), n_trials=n_trials)
+    storage.engine.dispose()
+
+
+def load_study_values(url: str, name: str) -> list[float]:
+    storage = optuna.storages.RDBStorage(url)  # also checks optuna's own schema version
+    values = [t.value for t in optuna.load_study(study_name=name, storage=storage).trials if t.value is not None]
+    storage.engine.dispose()
+    return values
+
+
+def test_upgrade_creates_exactly_our_tables(empty_url: str) -> None:
+    assert current_revision(empty_url) is None
+    upgrade(empty_url)
+    assert table_names(empty_url) == OUR_TABLES
+    assert current_revision(empty_url) == head_revision() == "0001"
+
+
+def test_upgrade_twice_is_a_no_op(empty_url: str) -> None:
+    store = ResultsStore(empty_url)
+    search = store.create_search("kept", "cifar100", 100, None, "free", {}, 1, 1, "tiny", {}, "conv", 0, "study")
+    upgrade(empty_url)
+    ResultsStore(empty_url).dispose()
+    assert store.get_search("kept") == search
+    assert current_revision(empty_url) == head_revision()
+    store.dispose()
+
+
+def test_models_match_the_migrations(empty_url: str) -> None:
+    """Autogenerate finds nothing to do: the hand-written migration and the models agree."""
+    upgrade(empty_url)
+    engine = make_engine(empty_url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn,
+                opts={
+                    "compare_type": True,
+                    "version_table": VERSION_TABLE,
+                    "include_name": lambda name, type_, parents: type_ != "table" or name.startswith("prs_"),
+                },
+            )
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_optuna_first_then_store(empty_url: str) -> None:
+    make_study(empty_url, "before", n_trials=3)
+    optuna_revision = optuna_alembic_revision(empty_url)
+    assert optuna_revision is not None
+
+    with ResultsStore(empty_url) as store:
+        store.create_search("s", "cifar100", 100, None, "free", {}, 1, 1, "tiny", {}, "conv", 0, "before")
+        assert current_revision(empty_url) == head_revision()
+        assert optuna_alembic_revision(empty_url) == optuna_revision
+        assert len(load_study_values(store.url, "before")) == 3
+        make_study(store.url, "after", n_trials=2)
+    assert table_names(empty_url) > OUR_TABLES
+
+
+def test_store_first_then_optuna(empty_url: str) -> None:
+    with ResultsStore(empty_url) as store:
+        storage = optuna.storages.RDBStorage(store.url, engine_kwargs=store.optuna_engine_kwargs())
+        study = optuna.create_study(storage=storage, study_name="s", direction="maximize")
+        study.optimize(lambda trial: trial.suggest_int("e", 0, 10), n_trials=2)
+        storage.engine.dispose()
+        assert optuna_alembic_revision(empty_url) is not None
+        assert current_revision(empty_url) == head_revision()
+    with ResultsStore(empty_url) as again:  # re-opening after optuna changed nothing for us
+        assert again.list_searches() == ([], 0)
+    assert len(load_study_values(empty_url, "s")) == 2
+
+
+def test_downgrade_to_base_and_back_leaves_optuna_alone(empty_url: str) -> None:
+    make_study(empty_url, "kept", n_trials=3)
+    values = load_study_values(empty_url, "kept")
+    optuna_revision = optuna_alembic_revision(empty_url)
+    with ResultsStore(empty_url) as store:
+        store.create_search("s", "cifar100", 100, None, "free", {}, 1, 1, "tiny", {}, "conv", 0, "kept")
+
+    downgrade(empty_url, "base")
+    assert current_revision(empty_url) is None
+    assert not (table_names(empty_url) & (OUR_TABLES - {VERSION_TABLE}))
+    assert load_study_values(empty_url, "kept") == values
+
+    upgrade(empty_url)
+    assert current_revision(empty_url) == head_revision()
+    assert optuna_alembic_revision(empty_url) == optuna_revision
+    assert load_study_values(empty_url, "kept") == values
+    with ResultsStore(empty_url) as store:
+        assert store.list_searches() == ([], 0)
+
+
+def test_concurrent_upgrades(empty_url: str) -> None:
+    """The driver and the API starting at once: both upgrades succeed, the tables are made once."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(3)
+
+    def start() -> None:
+        try:
+            barrier.wait()
+            upgrade(empty_url)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert current_revision(empty_url) == head_revision()
+
+
+def test_upgrade_to_an_explicit_revision_and_sql_state(empty_url: str) -> None:
+    upgrade(empty_url, "0001")
+    engine = make_engine(empty_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one() == "0001"
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("revision", ["9999", "nonsense"])
+def test_unknown_target_revision_is_refused(empty_url: str, revision: str) -> None:
+    with pytest.raises(ConfigError, match=f"unknown results-store schema revision '{revision}'"):
+        upgrade(empty_url, revision)
+    assert current_revision(empty_url) is None
+
+
+def test_database_from_a_newer_version_is_refused(empty_url: str) -> None:
+    upgrade(empty_url)
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '0099'"))
+    finally:
+        engine.dispose()
+    with pytest.raises(StoreError, match="0099") as caught:
+        ResultsStore(empty_url)
+    assert "\n" not in str(caught.value)
