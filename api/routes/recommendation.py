@@ -1,0 +1,33 @@
+"""GET /v1/recommendation: the switch schedule for N images (or a fraction) of a dataset."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import StoreDep
+from api.routes.responses import INVALID, NOT_FOUND, STORE_DOWN
+from api.schemas import MAX_INT32, RecommendationOut
+from prs_search.recommend import recommend
+
+router = APIRouter(prefix="/recommendation", tags=["recommendation"])
+
+DatasetQuery = Annotated[str, Query(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$", examples=["cifar100"])]
+NumSamplesQuery = Annotated[
+    int | None, Query(ge=1, le=MAX_INT32, description="Dataset size in images.", examples=[10000])
+]
+FractionQuery = Annotated[
+    float | None,
+    Query(gt=0.0, le=1.0, allow_inf_nan=False, description="Dataset size as a fraction of the training split."),
+]
+
+
+@router.get("", responses={**NOT_FOUND, **INVALID, **STORE_DOWN})
+def read_recommendation(
+    store: StoreDep, dataset: DatasetQuery, num_samples: NumSamplesQuery = None, fraction: FractionQuery = None
+) -> RecommendationOut:
+    """Give exactly one of `num_samples` and `fraction`. `method`: `exact` (a search ran at that size),
+    `interpolated` (between two searched sizes, linear in log size, epochs rounded), or `nearest`
+    (outside the searched range, or the neighbours cannot be interpolated; with a `warning`).
+    A fraction needs a search of the dataset run with `--fraction` (it tells the training-split size).
+    404: the dataset has no searches, or none has finished (the message says how to run one)."""
+    return RecommendationOut.model_validate(recommend(store, dataset, num_samples, fraction).to_dict())

@@ -1,0 +1,17 @@
+"""Documented error responses shared by the routes (bodies: see `api.errors`)."""
+
+from typing import Any
+
+from api.schemas import ErrorOut, UnprocessableOut
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "description": "Not found."}}
+MALFORMED: dict[int | str, dict[str, Any]] = {400: {"model": ErrorOut, "description": "A body that is not JSON."}}
+INVALID: dict[int | str, dict[str, Any]] = {422: {"model": UnprocessableOut, "description": "Invalid input."}}
+STORE_DOWN: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorOut, "description": "The database cannot be reached; retry later (Retry-After)."}
+}
+WRITE_REFUSED: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No bearer token."},
+    403: {"model": ErrorOut, "description": "Wrong token, or a read-only API."},
+}
+CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ErrorOut, "description": "The name is taken."}}

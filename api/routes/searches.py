@@ -1,0 +1,86 @@
+"""/v1/searches: list, read (live trial counts while running), trials, epochs, and start a search."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+
+from api import services
+from api.deps import LauncherDep, StoreDep, WriterDep
+from api.routes.responses import CONFLICT, INVALID, MALFORMED, NOT_FOUND, STORE_DOWN, WRITE_REFUSED
+from api.schemas import (
+    MAX_INT32,
+    EpochsOut,
+    SearchCreate,
+    SearchDetailOut,
+    SearchesOut,
+    SearchLaunchOut,
+    TrialsOut,
+)
+from prs_search.store import SearchStatus, TrialState
+
+router = APIRouter(prefix="/searches", tags=["searches"])
+
+Offset = Annotated[int, Query(ge=0, le=MAX_INT32)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+SearchKey = Annotated[
+    str, Path(description="The search's id or name.", max_length=255, pattern=r"^[^\x00-\x1f]+$", examples=["3"])
+]
+TrialId = Annotated[int, Path(ge=1, le=MAX_INT32)]
+DatasetFilter = Annotated[str | None, Query(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
+READ_ERRORS = {**INVALID, **STORE_DOWN}
+
+
+@router.get("", responses=READ_ERRORS)
+def read_searches(
+    store: StoreDep,
+    offset: Offset = 0,
+    limit: Limit = 50,
+    dataset: DatasetFilter = None,
+    status: SearchStatus | None = None,
+) -> SearchesOut:
+    """Newest first; `count` is the number matching the filters."""
+    return services.list_searches(store, offset, limit, dataset, status)
+
+
+@router.post(
+    "",
+    status_code=202,
+    dependencies=[WriterDep],
+    responses={
+        202: {"headers": {"Location": {"description": "Where the search appears.", "schema": {"type": "string"}}}},
+        **MALFORMED, **WRITE_REFUSED, **CONFLICT, **INVALID, **STORE_DOWN,
+    },
+)  # fmt: skip
+def create_search(body: SearchCreate, store: StoreDep, launcher: LauncherDep, response: Response) -> SearchLaunchOut:
+    """Start `prs-search run` with these options in the background (bearer token needed). The search
+    is at `Location` once it has loaded its data and registered; until then that answers 404 with a
+    sentence saying it is starting, or how it failed."""
+    launch = services.start_search(store, launcher, body)
+    response.headers["Location"] = launch.location
+    return launch
+
+
+@router.get("/{search}", responses={**NOT_FOUND, **READ_ERRORS})
+def read_search(search: SearchKey, store: StoreDep, launcher: LauncherDep) -> SearchDetailOut:
+    """One search with its live state: trials by state, progress, best trial so far."""
+    return services.search_detail(store, services.find_search(store, launcher, search))
+
+
+@router.get("/{search}/trials", responses={**NOT_FOUND, **READ_ERRORS})
+def read_trials(
+    search: SearchKey,
+    store: StoreDep,
+    launcher: LauncherDep,
+    offset: Offset = 0,
+    limit: Limit = 100,
+    state: TrialState | None = None,
+) -> TrialsOut:
+    """Trials in the order they started, optionally one state; `counts` covers all of them."""
+    record = services.find_search(store, launcher, search)
+    return services.list_trials(store, record, offset, limit, state)
+
+
+@router.get("/{search}/trials/{trial_id}/epochs", responses={**NOT_FOUND, **READ_ERRORS})
+def read_epochs(search: SearchKey, trial_id: TrialId, store: StoreDep, launcher: LauncherDep) -> EpochsOut:
+    """One trial's per-epoch metrics (the learning curve), in order."""
+    return services.list_epochs(store, services.find_search(store, launcher, search), trial_id)

@@ -1,0 +1,170 @@
+"""Latency and throughput of GET /v1/recommendation, served by uvicorn, hammered from other processes.
+
+    .venv/bin/python benchmarks/api_latency.py                       # SQLite file in a temp folder
+    .venv/bin/python benchmarks/api_latency.py --db postgresql+psycopg://postgres@127.0.0.1:5432/bench
+
+1. Fills the database (it must be empty, or pass --reuse) with realistic rows through `ResultsStore`:
+   DATASETS datasets x SIZES finished searches, each with TRIALS trials (a third COMPLETE with every
+   epoch, the rest pruned early) and a best schedule.
+2. Starts `uvicorn --factory api.main:create_app` (read-only) on loopback, in its own process.
+3. Runs CLIENTS client processes (multiprocessing), each one keep-alive httpx connection sending
+   requests back to back for DURATION seconds, sizes drawn at random (exact, interpolated and nearest
+   answers all occur). Warm-up requests are not counted.
+4. Prints p50 / p90 / p99 / max latency (client side, per request) and requests per second.
+"""
+
+import argparse
+import multiprocessing
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from prs_search.store import ResultsStore
+
+DEPTH = 7
+EPOCHS = 10
+SIZES = (500, 1000, 2000, 5000, 10000, 20000)
+
+
+def fill(store: ResultsStore, datasets: int, trials: int, seed: int = 0) -> int:
+    """Finished searches for every (dataset, size); returns the number of trials written."""
+    rng = random.Random(seed)
+    written = 0
+    for d in range(datasets):
+        dataset = f"bench{d}"
+        for size in SIZES:
+            name = f"{dataset}-{size}"
+            search = store.create_search(
+                name, dataset, size, size / 50000, "monotone", {"schedule": "monotone"}, trials, EPOCHS, "tiny",
+                {"preset": "tiny", "depth": DEPTH}, "conv", 0, f"prs-{name}",
+            )  # fmt: skip
+            store.set_search_status(search.id, "running")
+            for t in range(trials):
+                schedule = sorted((rng.randint(0, EPOCHS) for _ in range(DEPTH)), reverse=True)
+                key = str(t)
+                store.start_trial(search.id, key, schedule, {f"e{i}": e for i, e in enumerate(schedule)}, t)
+                complete = t % 3 == 0
+                for epoch in range(EPOCHS if complete else 2):
+                    acc = 0.1 + 0.05 * epoch + 0.02 * rng.random()
+                    store.record_epoch(search.id, key, epoch, {"val_acc": acc, "train_loss": 2.0, "seconds": 1.0})
+                store.finish_trial(search.id, key, "COMPLETE" if complete else "PRUNED")
+                written += 1
+            best = store.best_trial(search.id)
+            assert best is not None
+            store.set_test_result(search.id, best.id, (best.val_acc or 0.0) - 0.01)
+            store.update_best_schedule(search.id)
+            store.set_search_status(search.id, "finished")
+    return written
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PRS_DATABASE_URL": url, "PRS_API_WRITES_ENABLED": "false", "PRS_API_MIGRATE": "false"}
+    command = [
+        sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1",
+        "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    server = subprocess.Popen(command, env=env, cwd=Path(__file__).resolve().parents[1])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        if server.poll() is not None:
+            raise SystemExit(f"uvicorn exited with code {server.returncode}")
+        time.sleep(0.2)
+    server.terminate()
+    raise SystemExit("uvicorn did not answer /health within 120 s")
+
+
+def client(args: tuple[str, list[str], float, float, int]) -> tuple[list[float], int]:
+    """One client process: (latencies in seconds, non-200 answers)."""
+    base, datasets, warmup, duration, seed = args
+    rng = random.Random(seed)
+    latencies: list[float] = []
+    errors = 0
+    with httpx.Client(base_url=base, timeout=30) as http:
+        start = time.perf_counter()
+        stop = start + warmup + duration
+        while (now := time.perf_counter()) < stop:
+            params = {"dataset": rng.choice(datasets), "num_samples": rng.choice([*SIZES, rng.randint(100, 40000)])}
+            response = http.get("/v1/recommendation", params=params)
+            elapsed = time.perf_counter() - now
+            if now - start >= warmup:
+                latencies.append(elapsed)
+                errors += response.status_code != 200
+    return latencies, errors
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", help="database URL (default: a new SQLite file in a temp folder)")
+    parser.add_argument("--reuse", action="store_true", help="use the rows already in --db")
+    parser.add_argument("--datasets", type=int, default=3)
+    parser.add_argument("--trials", type=int, default=30, help="trials per search")
+    parser.add_argument("--clients", type=int, default=2, help="client processes")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--duration", type=float, default=15.0, help="measured seconds")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds not counted")
+    args = parser.parse_args()
+
+    folder = tempfile.TemporaryDirectory()
+    url = args.db or f"sqlite:///{Path(folder.name) / 'bench.db'}"
+    store = ResultsStore(url)
+    datasets = [f"bench{d}" for d in range(args.datasets)]
+    if not args.reuse:
+        if store.list_searches(limit=1)[1]:
+            raise SystemExit(f"{store.safe_url} is not empty: pass an empty database, or --reuse")
+        started = time.perf_counter()
+        trials = fill(store, args.datasets, args.trials)
+        print(f"filled {store.safe_url}: {len(datasets) * len(SIZES)} searches, {trials} trials "
+              f"in {time.perf_counter() - started:.1f} s")  # fmt: skip
+    store.dispose()
+
+    port = free_port()
+    server = start_server(url, port, args.workers)
+    try:
+        jobs = [(f"http://127.0.0.1:{port}", datasets, args.warmup, args.duration, i) for i in range(args.clients)]
+        with multiprocessing.get_context("spawn").Pool(args.clients) as pool:
+            results = pool.map(client, jobs)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        folder.cleanup()
+
+    latencies = [x for lat, _ in results for x in lat]
+    errors = sum(e for _, e in results)
+    ms = [x * 1000 for x in latencies]
+    print(
+        f"GET /v1/recommendation, {args.clients} client processes x 1 keep-alive connection, "
+        f"uvicorn workers {args.workers}, {os.cpu_count()} CPUs, backend {url.split(':', 1)[0]}"
+    )
+    print(f"requests {len(ms)} in {args.duration:.0f} s: {len(ms) / args.duration:.0f} req/s, non-200: {errors}")
+    print(
+        f"latency ms: p50 {percentile(ms, 50):.2f}  p90 {percentile(ms, 90):.2f}  p99 {percentile(ms, 99):.2f}  "
+        f"max {max(ms):.2f}  mean {statistics.fmean(ms):.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

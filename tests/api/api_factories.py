@@ -1,0 +1,125 @@
+"""Factories shared by the API tests: settings, a throw-away PostgreSQL database, store rows."""
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import URL, Engine, create_engine, text
+from sqlalchemy.pool import NullPool
+
+from api.settings import ApiSettings
+from prs_search.store import BestScheduleRecord, ResultsStore, SearchRecord, TrialRecord
+
+TOKEN = "test-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def api_settings(url: str, home: Path, **overrides: Any) -> ApiSettings:
+    """Settings for a test app: its own database and home, a token, and no background runs."""
+    fields: dict[str, Any] = {"database_url": url, "home": home, "api_token": TOKEN, "api_runner": "none"}
+    return ApiSettings(_env_file=None, **{**fields, **overrides})  # type: ignore[call-arg]
+
+
+class PostgresDatabase:
+    """One throw-away database on the test server."""
+
+    def __init__(self, admin: Engine, server_url: URL) -> None:
+        self.admin = admin
+        self.name = f"prs_api_test_{uuid.uuid4().hex[:16]}"
+        self.url = server_url.set(database=self.name).render_as_string(hide_password=False)
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+        self.engine = create_engine(self.url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+
+    def reset(self) -> str:
+        """An empty schema; returns the database URL."""
+        self._terminate_others()
+        with self.engine.connect() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        return self.url
+
+    def drop(self) -> None:
+        self.engine.dispose()
+        self._terminate_others()
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}"'))
+
+    def _terminate_others(self) -> None:
+        with self.admin.connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": self.name},
+            )
+
+
+class Rows:
+    """Builds store rows through `ResultsStore`'s own methods, as the search driver does."""
+
+    def __init__(self, store: ResultsStore) -> None:
+        self.store = store
+        self._count = 0
+
+    def search(
+        self,
+        dataset: str = "cifar100",
+        num_samples: int = 5000,
+        *,
+        name: str | None = None,
+        fraction: float | None = None,
+        epochs: int = 10,
+        model: str = "tiny",
+        stem: str = "conv",
+        budget: int = 20,
+        depth: int = 4,
+    ) -> SearchRecord:
+        self._count += 1
+        name = name or f"{dataset}-{num_samples}-{self._count}"
+        return self.store.create_search(
+            name=name, dataset=dataset, num_samples=num_samples, fraction=fraction, space="monotone",
+            space_config={"name": "monotone"}, budget=budget, epochs=epochs, model=model,
+            model_config={"preset": model, "depth": depth}, stem=stem, seed=0, study_name=f"prs-{name}",
+        )  # fmt: skip
+
+    def trial(
+        self, search: SearchRecord, schedule: list[int], accs: list[float], *, state: str = "COMPLETE"
+    ) -> TrialRecord:
+        """A trial that ran `len(accs)` epochs and ended in `state` (RUNNING: still running)."""
+        key = f"t{self._next()}"
+        trial = self.store.start_trial(search.id, key, schedule, {"schedule": schedule})
+        for epoch, acc in enumerate(accs):
+            self.store.record_epoch(search.id, key, epoch, {"val_acc": acc, "train_loss": 1.0, "seconds": 0.5})
+        if state != "RUNNING":
+            trial = self.store.finish_trial(search.id, key, state)
+        return self.store.get_trial(trial.id) or trial
+
+    def finished(
+        self,
+        dataset: str,
+        num_samples: int,
+        schedule: list[int],
+        val_acc: float,
+        *,
+        test_acc: float | None = None,
+        pruned: int = 1,
+        **search: Any,
+    ) -> BestScheduleRecord:
+        """A finished search whose best trial has `schedule` and final `val_acc`, plus `pruned` others."""
+        record = self.search(dataset, num_samples, depth=len(schedule), **search)
+        self.store.set_search_status(record.id, "running")
+        best = self.trial(record, schedule, [val_acc / 2, val_acc])
+        for _ in range(pruned):
+            self.trial(record, [record.epochs] * len(schedule), [val_acc / 3], state="PRUNED")
+        if test_acc is not None:
+            self.store.set_test_result(record.id, best.id, test_acc)
+        row = self.store.update_best_schedule(record.id)
+        assert row is not None
+        self.store.set_search_status(record.id, "finished")
+        return row
+
+    def _next(self) -> int:
+        self._count += 1
+        return self._count

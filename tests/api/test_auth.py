@@ -1,0 +1,81 @@
+"""Writes need the bearer token; unsafe settings refuse to start."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from api_factories import AUTH, TOKEN, api_settings
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from api.settings import load_settings
+from prs_search.errors import ConfigError
+
+BODY = {"dataset": "digits", "budget": 5}
+
+
+def test_write_without_token_is_401(client: TestClient) -> None:
+    response = client.post("/v1/searches", json=BODY)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert "Authorization: Bearer" in response.json()["detail"]
+    assert client.post("/v1/searches", json=BODY, headers={"Authorization": f"Basic {TOKEN}"}).status_code == 401
+
+
+def test_write_with_wrong_token_is_403(client: TestClient) -> None:
+    response = client.post("/v1/searches", json=BODY, headers={"Authorization": "Bearer wrong-token-wrong-token"})
+    assert response.status_code == 403 and response.json() == {"detail": "invalid bearer token"}
+
+
+def test_write_with_token_is_accepted(client: TestClient) -> None:
+    assert client.post("/v1/searches", json=BODY, headers=AUTH).status_code == 202
+
+
+def test_reads_need_no_token(client: TestClient) -> None:
+    assert client.get("/v1/searches").status_code == 200
+
+
+def test_read_only_api_refuses_writes(sqlite_url: str, make_client: Callable[..., TestClient]) -> None:
+    client = make_client(sqlite_url, api_token=None, api_writes_enabled=False)
+    response = client.post("/v1/searches", json=BODY, headers=AUTH)
+    assert response.status_code == 403 and "read-only" in response.json()["detail"]
+    assert client.get("/health").json()["writes"] == "disabled"
+
+
+def test_auth_disabled_accepts_writes_without_token(sqlite_url: str, make_client: Callable[..., TestClient]) -> None:
+    client = make_client(sqlite_url, api_token=None, api_auth_disabled=True)
+    assert client.post("/v1/searches", json=BODY).status_code == 202
+    assert client.get("/health").json()["writes"] == "open"
+
+
+def test_writes_without_token_refuse_to_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env file
+    monkeypatch.setenv("PRS_HOME", str(tmp_path))
+    with pytest.raises(ConfigError, match="PRS_API_TOKEN is not set"):
+        load_settings()
+    with pytest.raises(ConfigError, match="PRS_API_TOKEN is not set"):
+        create_app()
+    monkeypatch.setenv("PRS_API_TOKEN", "short")
+    with pytest.raises(ConfigError, match="at least 16 characters"):
+        load_settings()
+    monkeypatch.setenv("PRS_API_TOKEN", TOKEN)
+    assert load_settings().api_token is not None
+    monkeypatch.delenv("PRS_API_TOKEN")
+    monkeypatch.setenv("PRS_API_WRITES_ENABLED", "false")
+    assert load_settings().api_writes_enabled is False
+    monkeypatch.setenv("PRS_API_WRITES_ENABLED", "true")
+    monkeypatch.setenv("PRS_API_AUTH_DISABLED", "true")
+    assert load_settings().api_auth_disabled is True
+    monkeypatch.setenv("PRS_API_RUNNER", "threads")
+    with pytest.raises(ConfigError, match="PRS_API_RUNNER"):
+        load_settings()
+
+
+def test_bad_database_url_refuses_to_start(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unsupported database"):
+        create_app(api_settings("mysql://x@y/z", tmp_path))
+
+
+def test_token_is_not_in_reprs(tmp_path: Path) -> None:
+    settings = api_settings("sqlite://", tmp_path)
+    assert TOKEN not in repr(settings) and TOKEN not in str(settings.model_dump())

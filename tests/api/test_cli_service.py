@@ -1,0 +1,134 @@
+"""`prs-search recommend | serve | dashboard` (through `register` on a fresh typer app)."""
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from api_factories import TOKEN, Rows
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from prs_search.cli_service import register
+from prs_search.errors import ConfigError, PRSError, StoreError
+from prs_search.recommend import NotFoundError
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+    return app
+
+
+def test_registers_the_three_commands(cli: typer.Typer) -> None:
+    assert sorted(c.name or "" for c in cli.registered_commands) == ["dashboard", "recommend", "serve"]
+
+
+@pytest.mark.parametrize("size", [["--num-samples", "4000"], ["--num-samples", "2000"], ["--num-samples", "50"],
+                                  ["--fraction", "0.04"]])  # fmt: skip
+def test_recommend_json_is_the_rest_answer(
+    cli: typer.Typer, client: TestClient, rows: Rows, sqlite_url: str, size: list[str]
+) -> None:
+    rows.finished("cifar100", 1000, [10, 8, 6, 4], 0.30, fraction=0.02)
+    rows.finished("cifar100", 4000, [6, 4, 1, 0], 0.50, test_acc=0.48)
+
+    result = runner.invoke(cli, ["recommend", "--dataset", "cifar100", *size, "--json", "--db", sqlite_url])
+
+    assert result.exit_code == 0, result.output
+    params = {size[0].removeprefix("--").replace("-", "_"): size[1]}
+    rest = client.get("/v1/recommendation", params={"dataset": "cifar100", **params})
+    assert json.loads(result.stdout) == rest.json()
+
+
+def test_recommend_table(cli: typer.Typer, rows: Rows, sqlite_url: str) -> None:
+    rows.finished("cifar100", 1000, [10, 8, 6, 4], 0.30)
+    result = runner.invoke(cli, ["recommend", "--dataset", "cifar100", "--num-samples", "50", "--db", sqlite_url])
+    assert result.exit_code == 0
+    assert "10,8,6,4" in result.stdout and "nearest" in result.stdout
+    assert "warning: 50 images is outside the searched range" in result.stderr
+
+
+def test_recommend_errors_are_prs_errors(cli: typer.Typer, sqlite_url: str) -> None:
+    """`prs_search.cli.main` prints a PRSError as one line with exit code 2."""
+    result = runner.invoke(cli, ["recommend", "--dataset", "nope", "--num-samples", "5", "--db", sqlite_url])
+    assert isinstance(result.exception, NotFoundError)
+    both = runner.invoke(
+        cli, ["recommend", "--dataset", "x", "--num-samples", "5", "--fraction", "0.1", "--db", sqlite_url]
+    )
+    assert isinstance(both.exception, PRSError)
+
+
+def _capture_run(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
+    def run(*args: Any, **kwargs: Any) -> None:
+        seen.update(args=args, kwargs=kwargs)
+
+    monkeypatch.setattr(module, name, run)
+    return seen
+
+
+def test_serve_runs_the_app_factory(
+    cli: typer.Typer, monkeypatch: pytest.MonkeyPatch, sqlite_url: str, tmp_path: Path
+) -> None:
+    import uvicorn
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PRS_API_TOKEN", TOKEN)
+    monkeypatch.setenv("PRS_DATABASE_URL", "sqlite:///elsewhere.db")  # restored after the test
+    seen = _capture_run(monkeypatch, uvicorn, "run")
+
+    result = runner.invoke(cli, ["serve", "--db", sqlite_url, "--port", "8123"])
+
+    assert result.exit_code == 0, result.output
+    assert seen["args"] == ("api.main:create_app",)
+    assert seen["kwargs"]["factory"] is True and seen["kwargs"]["port"] == 8123
+    assert seen["kwargs"]["host"] == "127.0.0.1"
+    assert os.environ["PRS_DATABASE_URL"] == sqlite_url  # what the factory (in every worker) reads
+
+
+def test_serve_refuses_unsafe_settings(
+    cli: typer.Typer, monkeypatch: pytest.MonkeyPatch, sqlite_url: str, tmp_path: Path
+) -> None:
+    import uvicorn
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PRS_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("PRS_API_WRITES_ENABLED", "true")
+    seen = _capture_run(monkeypatch, uvicorn, "run")
+
+    no_token = runner.invoke(cli, ["serve"])
+    assert isinstance(no_token.exception, ConfigError) and "PRS_API_TOKEN is not set" in str(no_token.exception)
+
+    monkeypatch.setenv("PRS_API_AUTH_DISABLED", "true")
+    public = runner.invoke(cli, ["serve", "--host", "0.0.0.0"])
+    assert isinstance(public.exception, ConfigError) and "for local use" in str(public.exception)
+    assert not seen
+    assert runner.invoke(cli, ["serve", "--host", "::1"]).exit_code == 0
+
+    monkeypatch.delenv("PRS_API_AUTH_DISABLED")
+    assert runner.invoke(cli, ["serve", "--read-only", "--host", "0.0.0.0"]).exit_code == 0
+
+
+def test_dashboard_serves_the_optuna_studies_of_the_database(
+    cli: typer.Typer, monkeypatch: pytest.MonkeyPatch, sqlite_url: str
+) -> None:
+    import optuna
+    import optuna_dashboard
+
+    seen = _capture_run(monkeypatch, optuna_dashboard, "run_server")
+    result = runner.invoke(cli, ["dashboard", "--db", sqlite_url, "--port", "8099"])
+    assert result.exit_code == 0, result.output
+    (storage,) = seen["args"]
+    assert isinstance(storage, optuna.storages.RDBStorage)
+    assert seen["kwargs"] == {"host": "127.0.0.1", "port": 8099}
+
+
+def test_dashboard_unreachable_database_is_a_store_error(cli: typer.Typer) -> None:
+    result = runner.invoke(cli, ["dashboard", "--db", "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1"])
+    assert isinstance(result.exception, StoreError) and "cannot open the Optuna studies" in str(result.exception)
