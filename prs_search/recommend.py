@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from prs_search.errors import ConfigError, PRSError
+from prs_search.schedule import Schedule
 from prs_search.store import BestScheduleRecord, ResultsStore, SearchRecord
 
 Method = Literal["exact", "nearest", "interpolated"]
@@ -116,6 +117,24 @@ def recommend(
         provenance=tuple(_provenance(r, w) for r, w in weighted),
         trials_backing=sum(sum(store.trial_counts(i).values()) for i in search_ids),
     )  # fmt: skip
+
+
+def recommended_schedule(
+    store: ResultsStore, dataset: str, num_samples: int, *, model: str, depth: int, epochs: int
+) -> tuple[Schedule, Recommendation]:
+    """The recommended schedule for `num_samples` images as a `Schedule` of `epochs` epochs for `model`.
+
+    A schedule searched with another number of epochs E' is rescaled (a layer switching at e of E' epochs
+    switches at round(e * epochs / E'), the same point of training); one searched for another model is
+    refused (`ConfigError`), as is a dataset without a finished search (`NotFoundError`)."""
+    answer = recommend(store, dataset, num_samples=num_samples)
+    if answer.model != model or len(answer.schedule) != depth:
+        raise ConfigError(
+            f"the best schedule for {num_samples} images of {dataset} was searched for model {answer.model} "
+            f"({len(answer.schedule)} layers), not {model} ({depth} layers); use --model {answer.model}"
+        )
+    switch = [min(max(math.floor(e * epochs / answer.epochs + 0.5), 0), epochs) for e in answer.schedule]
+    return Schedule.of(switch, epochs), answer
 
 
 def _choose(
@@ -227,4 +246,4 @@ def _check_size(num_samples: object, fraction: object) -> None:
             raise ConfigError(f"fraction must be in (0, 1], got {fraction!r}")
 
 
-__all__ = ["Method", "NotFoundError", "Provenance", "Recommendation", "recommend"]
+__all__ = ["Method", "NotFoundError", "Provenance", "Recommendation", "recommend", "recommended_schedule"]

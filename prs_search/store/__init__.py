@@ -16,6 +16,7 @@ from prs_search.store.records import (
     EpochRecord,
     SearchRecord,
     SearchStatus,
+    StudyRunRecord,
     TrialRecord,
     TrialState,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "ResultsStore",
     "SearchRecord",
     "SearchStatus",
+    "StudyRunRecord",
     "TrialRecord",
     "TrialState",
     "current_revision",

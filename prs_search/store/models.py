@@ -151,6 +151,8 @@ class Trial(Base):
     error: Mapped[str | None] = mapped_column(Text)
     ray_trial_id: Mapped[str | None] = mapped_column(String(128))
     checkpoint_path: Mapped[str | None] = mapped_column(Text)
+    # The Ray node that ran the trial's latest epoch (a retry or a resume may move it).
+    node_id: Mapped[str | None] = mapped_column(String(64))
 
     search: Mapped[Search] = relationship(back_populates="trials", foreign_keys=[search_id])
     epoch_metrics: Mapped[list["EpochMetric"]] = relationship(
@@ -222,3 +224,33 @@ class BestSchedule(Base):
         if for_update:
             stmt = stmt.with_for_update()
         return session.scalars(stmt).one_or_none()
+
+
+class StudyRun(Base):
+    """One training run of a study (e.g. `prs-search study data-scale`): a fixed schedule at one dataset
+    size and seed, with its validation and test accuracy. Runs are not trials of a search: nothing here
+    chooses a schedule, so the test accuracy is only reported."""
+
+    __tablename__ = "prs_study_runs"
+    __table_args__ = (
+        # A study re-run under the same name skips the runs it already has, so a run is one row.
+        UniqueConstraint("study", "num_samples", "schedule_label", "seed"),
+        CheckConstraint("status IN ('completed', 'diverged')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study: Mapped[str] = mapped_column(String(255))
+    dataset: Mapped[str] = mapped_column(String(128), index=True)
+    fraction: Mapped[float | None] = mapped_column(Float)
+    num_samples: Mapped[int]
+    schedule_label: Mapped[str] = mapped_column(String(128))
+    schedule: Mapped[list[int]]
+    epochs: Mapped[int]
+    model: Mapped[str] = mapped_column(String(128))
+    stem: Mapped[str] = mapped_column(String(32))
+    seed: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16))
+    val_acc: Mapped[float] = mapped_column(Float)
+    test_acc: Mapped[float | None] = mapped_column(Float)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -86,6 +86,7 @@ class TrialRecord:
     error: str | None
     ray_trial_id: str | None = None
     checkpoint_path: str | None = None
+    node_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,3 +135,26 @@ class DatasetSummary:
     trials: int
     complete_trials: int
     best_sizes: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StudyRunRecord:
+    """One training run of a study: a schedule (as labelled by the user, and as trained) at one dataset
+    size and seed. `test_acc` is None when training diverged."""
+
+    id: int
+    study: str
+    dataset: str
+    fraction: float | None
+    num_samples: int
+    schedule_label: str
+    schedule: tuple[int, ...]
+    epochs: int
+    model: str
+    stem: str
+    seed: int
+    status: str
+    val_acc: float
+    test_acc: float | None
+    seconds: float
+    created_at: datetime

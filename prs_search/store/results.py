@@ -21,13 +21,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from prs_search.errors import ConfigError, StoreError
 from prs_search.store import migrations
 from prs_search.store.db import make_engine, run_transaction, safe_url, session_factory, writer
-from prs_search.store.models import BestSchedule, EpochMetric, Search, Trial, utcnow
+from prs_search.store.models import BestSchedule, EpochMetric, Search, StudyRun, Trial, utcnow
 from prs_search.store.records import (
     BestScheduleRecord,
     DatasetSummary,
     EpochRecord,
     SearchRecord,
     SearchStatus,
+    StudyRunRecord,
     TrialRecord,
     TrialState,
 )
@@ -333,9 +334,12 @@ class ResultsStore:
         *,
         ray_trial_id: str | None = None,
         checkpoint_path: str | None = None,
+        node_id: str | None = None,
     ) -> TrialRecord:
-        """Record which Ray trial runs this trial now and/or where its latest checkpoint is."""
+        """Record which Ray trial runs this trial now, where its latest checkpoint is, and/or on which
+        Ray node it runs."""
         key = _text("trial_key", trial_key, 128)
+        node = None if node_id is None else _text("node_id", node_id, 64)
 
         def work(session: Session) -> TrialRecord:
             row = _require_trial(session, search_id, key, for_update=True)
@@ -343,6 +347,8 @@ class ResultsStore:
                 row.ray_trial_id = ray_trial_id
             if checkpoint_path is not None:
                 row.checkpoint_path = checkpoint_path
+            if node is not None:
+                row.node_id = node
             session.flush()
             return _trial_record(row)
 
@@ -516,6 +522,70 @@ class ResultsStore:
 
         return self._read(work)
 
+    # -- studies ----------------------------------------------------------------------------------
+
+    def add_study_run(
+        self,
+        study: str,
+        dataset: str,
+        fraction: float | None,
+        num_samples: int,
+        schedule_label: str,
+        schedule: Sequence[int],
+        epochs: int,
+        model: str,
+        stem: str,
+        seed: int,
+        status: str,
+        val_acc: float,
+        test_acc: float | None,
+        seconds: float,
+    ) -> StudyRunRecord:
+        """Record one finished run of a study. The same (study, num_samples, schedule_label, seed)
+        twice -> `ConfigError`."""
+        if status not in ("completed", "diverged"):
+            raise ConfigError(f"a study run is 'completed' or 'diverged', got {status!r}")
+        fields: dict[str, Any] = dict(
+            study=_text("study", study, 255),
+            dataset=_text("dataset", dataset, 128),
+            fraction=None if fraction is None else _float("fraction", fraction),
+            num_samples=_int("num_samples", num_samples, minimum=1),
+            schedule_label=_text("schedule_label", schedule_label, 128),
+            schedule=_schedule(schedule),
+            epochs=_int("epochs", epochs, minimum=1),
+            model=_text("model", model, 128),
+            stem=_text("stem", stem, 32),
+            seed=_int("seed", seed),
+            status=status,
+            val_acc=_float("val_acc", val_acc),
+            test_acc=None if test_acc is None else _float("test_acc", test_acc),
+            seconds=_float("seconds", seconds),
+            created_at=utcnow(),
+        )
+
+        def work(session: Session) -> StudyRunRecord:
+            row = StudyRun(**fields)  # built per attempt: a retried transaction starts from scratch
+            session.add(row)
+            session.flush()
+            return _study_run_record(row)
+
+        taken = f"study {study!r} already has a run of {schedule_label!r} at {num_samples} images with seed {seed}"
+        return self._write_unique(work, taken)
+
+    def study_runs(self, study: str | None = None, dataset: str | None = None) -> list[StudyRunRecord]:
+        """Runs of one study and/or one dataset (all runs when neither is given), oldest first."""
+        where = []
+        if study is not None:
+            where.append(StudyRun.study == _text("study", study, 255))
+        if dataset is not None:
+            where.append(StudyRun.dataset == _text("dataset", dataset, 128))
+
+        def work(session: Session) -> list[StudyRunRecord]:
+            rows = session.scalars(select(StudyRun).where(*where).order_by(StudyRun.id))
+            return [_study_run_record(r) for r in rows]
+
+        return self._read(work)
+
     def _write_unique(self, work: Callable[[Session], T], message: str) -> T:
         try:
             return self._write(work)
@@ -645,6 +715,7 @@ def _trial_record(row: Trial) -> TrialRecord:
         error=row.error,
         ray_trial_id=row.ray_trial_id,
         checkpoint_path=row.checkpoint_path,
+        node_id=row.node_id,
     )
 
 
@@ -679,6 +750,27 @@ def _best_record(row: BestSchedule, search_name: str) -> BestScheduleRecord:
         val_acc=row.val_acc,
         test_acc=row.test_acc,
         updated_at=row.updated_at,
+    )
+
+
+def _study_run_record(row: StudyRun) -> StudyRunRecord:
+    return StudyRunRecord(
+        id=row.id,
+        study=row.study,
+        dataset=row.dataset,
+        fraction=row.fraction,
+        num_samples=row.num_samples,
+        schedule_label=row.schedule_label,
+        schedule=tuple(row.schedule),
+        epochs=row.epochs,
+        model=row.model,
+        stem=row.stem,
+        seed=row.seed,
+        status=row.status,
+        val_acc=row.val_acc,
+        test_acc=row.test_acc,
+        seconds=row.seconds,
+        created_at=row.created_at,
     )
 
 

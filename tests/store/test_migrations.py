@@ -13,7 +13,9 @@ from prs_search.store import ResultsStore, current_revision, downgrade, head_rev
 from prs_search.store.migrations import VERSION_TABLE
 from prs_search.store.models import Base
 
-OUR_TABLES = {"prs_searches", "prs_trials", "prs_epoch_metrics", "prs_best_schedules", VERSION_TABLE}
+OUR_TABLES = {
+    "prs_searches", "prs_trials", "prs_epoch_metrics", "prs_best_schedules", "prs_study_runs", VERSION_TABLE,
+}  # fmt: skip
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -53,7 +55,7 @@ def test_upgrade_creates_exactly_our_tables(empty_url: str) -> None:
     assert current_revision(empty_url) is None
     upgrade(empty_url)
     assert table_names(empty_url) == OUR_TABLES
-    assert current_revision(empty_url) == head_revision() == "0001"
+    assert current_revision(empty_url) == head_revision()  # 0002 (study runs) or a later revision
 
 
 def test_upgrade_twice_is_a_no_op(empty_url: str) -> None:
@@ -161,6 +163,35 @@ def test_upgrade_to_an_explicit_revision_and_sql_state(empty_url: str) -> None:
             assert conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar_one() == "0001"
     finally:
         engine.dispose()
+
+
+def test_upgrade_from_0001_keeps_the_data_and_adds_study_runs(empty_url: str) -> None:
+    """A database made by the first release (0001) gains the study-runs table; its searches stay."""
+    upgrade(empty_url, "0001")
+    assert "prs_study_runs" not in table_names(empty_url)
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as conn:  # a row as 0001 wrote it, without the models of this version
+            conn.execute(
+                text(
+                    "INSERT INTO prs_searches (name, dataset, num_samples, space, space_config, budget, epochs, model,"
+                    " model_config, stem, seed, status, study_name, created_at, updated_at) VALUES ('old', 'digits',"
+                    " 100, 'free', '{}', 1, 1, 'tiny', '{}', 'conv', 0, 'finished', 'old', :t, :t)"
+                ),
+                {"t": "2026-01-01 00:00:00+00:00"},
+            )
+    finally:
+        engine.dispose()
+    with ResultsStore(empty_url) as store:  # opening it upgrades it
+        assert current_revision(empty_url) == head_revision()
+        old = store.get_search("old")
+        assert old is not None and old.status == "finished"
+        store.add_study_run("s", "digits", 0.5, 50, "all-conv", [1], 1, "tiny", "conv", 0, "completed", 0.5, 0.4, 1.0)
+        assert len(store.study_runs(dataset="digits")) == 1
+    downgrade(empty_url, "0001")
+    assert "prs_study_runs" not in table_names(empty_url)
+    with ResultsStore(empty_url, migrate=False) as store:
+        assert store.get_search("old") is not None
 
 
 @pytest.mark.parametrize("revision", ["9999", "nonsense"])

@@ -1,0 +1,162 @@
+"""The analysis plots, drawn with matplotlib's Agg canvas and returned as PNG bytes.
+
+`Figure` objects with an explicit Agg canvas, never `pyplot`: no global figure state, no GUI backend,
+safe in a server or a thread. Callers write the bytes to a file or embed them in HTML. Titles carry
+user text (search and study names), so they are drawn with `parse_math=False`: a '$' is just a '$'.
+"""
+
+import io
+from collections.abc import Sequence
+
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+
+from prs_search.analysis.fourier import FourierProfile
+from prs_search.analysis.study import StudyRow
+from prs_search.store import TrialRecord
+
+CONV_COLOR = "tab:blue"
+ATTENTION_COLOR = "tab:orange"
+DPI = 110
+
+
+def _png(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def fourier_png(profile: FourierProfile, title: str) -> bytes:
+    """Left: relative log amplitude over frequency, one curve per layer (dashed: convolution).
+    Right: the value at the highest frequency per layer, coloured by the layer's mode."""
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    curves, per_layer = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    cmap = colormaps["viridis"]
+    for i, (row, attention) in enumerate(zip(profile.delta, profile.attention, strict=True)):
+        color = cmap(i / max(profile.depth - 1, 1))
+        mode = "attention" if attention else "conv"
+        curves.plot(
+            profile.frequencies, row, color=color, linestyle="-" if attention else "--", marker="o", markersize=3,
+            label=f"layer {i + 1} ({mode})",
+        )  # fmt: skip
+    curves.set_xlabel("frequency (x pi), along the diagonal")
+    curves.set_ylabel("delta log amplitude")
+    curves.set_title("relative log amplitude of feature maps")
+    curves.axhline(0.0, color="grey", linewidth=0.6)
+    curves.legend(fontsize=7, ncol=2 if profile.depth > 6 else 1)
+
+    layers = list(range(1, profile.depth + 1))
+    high = profile.high_frequency()
+    per_layer.plot(layers, high, color="grey", linewidth=1)
+    colors = [ATTENTION_COLOR if a else CONV_COLOR for a in profile.attention]
+    per_layer.scatter(layers, high, c=colors, s=45, zorder=3)
+    per_layer.set_xticks(layers)
+    per_layer.set_xlabel("layer")
+    per_layer.set_ylabel(f"delta log amplitude at {profile.frequencies[-1]:.2f} pi")
+    per_layer.set_title("high-frequency amplitude per layer")
+    per_layer.legend(handles=_mode_handles(), fontsize=8)
+    fig.suptitle(f"{title} ({profile.images} validation images)", parse_math=False)
+    return _png(fig)
+
+
+def _mode_handles() -> list[Line2D]:
+    return [
+        Line2D([], [], marker="o", linestyle="", color=CONV_COLOR, label="convolution"),
+        Line2D([], [], marker="o", linestyle="", color=ATTENTION_COLOR, label="self-attention"),
+    ]
+
+
+def data_scale_png(rows: Sequence[StudyRow], title: str) -> bytes:
+    """Validation and test accuracy against dataset size (log scale), one line per schedule, +- 1 std."""
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    val_ax, test_ax = fig.subplots(1, 2, sharey=True)
+    labels = list(dict.fromkeys(r.label for r in rows))
+    for label in labels:
+        mine = sorted((r for r in rows if r.label == label), key=lambda r: r.num_samples)
+        _accuracy_line(val_ax, label, [(r.num_samples, r.val_mean, r.val_std) for r in mine])
+        _accuracy_line(
+            test_ax, label, [(r.num_samples, r.test_mean, r.test_std) for r in mine if r.test_mean is not None]
+        )
+    sizes = sorted({r.num_samples for r in rows})
+    for ax, split in ((val_ax, "validation"), (test_ax, "test")):
+        ax.set_xscale("log")
+        ax.set_xticks(sizes, [str(s) for s in sizes])
+        ax.minorticks_off()
+        ax.set_xlabel("dataset size (images)")
+        ax.set_title(f"{split} accuracy")
+        ax.grid(alpha=0.3)
+    val_ax.set_ylabel("accuracy")
+    val_ax.legend(fontsize=8)
+    fig.suptitle(title, parse_math=False)
+    return _png(fig)
+
+
+def _accuracy_line(ax: Axes, label: str, points: list[tuple[int, float, float | None]]) -> None:
+    if not points:
+        return
+    xs = [p[0] for p in points]
+    means = [p[1] for p in points]
+    stds = [p[2] or 0.0 for p in points]
+    (line,) = ax.plot(xs, means, marker="o", label=label)
+    lower = [m - s for m, s in zip(means, stds, strict=True)]
+    upper = [m + s for m, s in zip(means, stds, strict=True)]
+    ax.fill_between(xs, lower, upper, color=line.get_color(), alpha=0.2)
+
+
+def history_png(trials: Sequence[TrialRecord], title: str) -> bytes:
+    """Final validation accuracy per trial in the order they were asked, pruned and failed trials marked,
+    and the best complete trial so far."""
+    fig = Figure(figsize=(9, 4), layout="constrained")
+    ax = fig.subplots()
+    ordered = sorted(trials, key=lambda t: t.optuna_number if t.optuna_number is not None else t.id)
+    number = {t.id: (t.optuna_number if t.optuna_number is not None else i) for i, t in enumerate(ordered)}
+    styles = {
+        "COMPLETE": {"marker": "o", "color": "tab:blue", "label": "complete"},
+        "PRUNED": {"marker": "v", "color": "tab:grey", "label": "pruned (at its last epoch)"},
+        "FAIL": {"marker": "x", "color": "tab:red", "label": "failed"},
+        "RUNNING": {"marker": ".", "color": "tab:purple", "label": "running"},
+    }
+    for state, style in styles.items():
+        mine = [t for t in ordered if t.state == state]
+        if mine:
+            ax.scatter([number[t.id] for t in mine], [t.val_acc or 0.0 for t in mine], zorder=3, **style)  # type: ignore[arg-type]
+    best_x, best_y, best = [], [], None
+    for t in ordered:
+        if t.state == "COMPLETE" and t.val_acc is not None:
+            best = t.val_acc if best is None else max(best, t.val_acc)
+        if best is not None:
+            best_x.append(number[t.id])
+            best_y.append(best)
+    if best_x:
+        ax.step(best_x, best_y, where="post", color="tab:green", label="best complete so far")
+    ax.set_xlabel("trial (Optuna number)")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(title, parse_math=False)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def schedule_png(schedule: Sequence[int], epochs: int, title: str) -> bytes:
+    """One bar per layer: convolution from epoch 0 to its switch epoch, self-attention after."""
+    depth = len(schedule)
+    fig = Figure(figsize=(8, 0.5 * depth + 1.5), layout="constrained")
+    ax = fig.subplots()
+    layers = list(range(1, depth + 1))
+    ax.barh(layers, list(schedule), color=CONV_COLOR, label="convolution")
+    ax.barh(layers, [epochs - e for e in schedule], left=list(schedule), color=ATTENTION_COLOR, label="self-attention")
+    for layer, switch in zip(layers, schedule, strict=True):
+        ax.text(epochs + 0.01 * epochs, layer, f"switch at {switch}", va="center", fontsize=8)
+    ax.set_yticks(layers, [f"layer {i}" for i in layers])
+    ax.invert_yaxis()  # layer 1 (next to the stem) on top
+    ax.set_xlim(0, epochs * 1.2)
+    ax.set_xlabel("epoch")
+    ax.set_title(title, parse_math=False)
+    fig.legend(loc="outside lower center", ncol=2, fontsize=8)
+    return _png(fig)

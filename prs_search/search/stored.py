@@ -1,0 +1,54 @@
+"""A stored trial's trained model, rebuilt from its Ray checkpoint and the search's SQL rows.
+
+One place for what the search's final evaluation, `prs-search analyze fourier --search` and
+`prs-search report` all need: the trial's training config, its last checkpointed state, and the
+model in the modes (convolution / attention per layer) it had when that state was saved.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from ray import tune
+
+from prs_search.errors import ConfigError
+from prs_search.model import HybridViT, create_model
+from prs_search.schedule import Schedule
+from prs_search.search.trainable import STATE_FILE
+from prs_search.store import SearchRecord, TrialRecord
+from prs_search.train import TrainConfig
+
+
+def trial_train_config(search: SearchRecord, trial: TrialRecord) -> TrainConfig:
+    """What the trial trained with: the search's shared settings overridden by the trial's parameters."""
+    base = {"model": search.model, "stem": search.stem, "epochs": search.epochs, "seed": search.seed}
+    return TrainConfig(**{**base, **trial.params})
+
+
+def load_trial_state(checkpoint_path: str) -> dict[str, Any]:
+    """The state `prs_search.train` saved in a trial's Ray checkpoint folder (local or remote)."""
+    try:
+        with tune.Checkpoint(checkpoint_path).as_directory() as folder:
+            state: dict[str, Any] = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
+            return state
+    except FileNotFoundError:
+        raise ConfigError(f"the trial checkpoint {checkpoint_path} is gone (no {STATE_FILE} there)") from None
+
+
+def load_trial_model(search: SearchRecord, trial: TrialRecord) -> HybridViT:
+    """The trial's model at its last checkpointed epoch, in eval mode, on the CPU."""
+    if not trial.checkpoint_path:
+        raise ConfigError(f"trial {trial.trial_key} of search {search.name!r} has no checkpoint")
+    state = load_trial_state(trial.checkpoint_path)
+    config = trial_train_config(search, trial)
+    shape = search.model_config
+    model = create_model(
+        config.model, img_size=shape["img_size"], in_chans=shape["in_chans"], num_classes=shape["num_classes"],
+        stem=config.stem, **config.model_overrides,
+    )  # fmt: skip
+    assert isinstance(model, HybridViT)
+    # The layers that had switched by the checkpointed epoch must be attention before the weights load.
+    last_epoch = len(state["history"]) - 1
+    model.set_attention_layers(Schedule.of(trial.schedule, config.epochs).attention_at(last_epoch))
+    model.load_state_dict(state["model"])
+    return model.eval()
