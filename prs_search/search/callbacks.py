@@ -10,6 +10,7 @@ from ray.tune import Callback
 from ray.tune.experiment import Trial
 
 from prs_search.search.outcome import trial_outcome
+from prs_search.search.trainable import NODE_ID
 from prs_search.store import ResultsStore
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class StoreCallback(Callback):
         self.on_progress = on_progress
         self.started = time.monotonic()
         self.finished_here = 0
+        self.nodes: dict[str, str] = {}  # trial key -> the Ray node recorded for it
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles callbacks into its experiment state; the progress display (a live terminal
@@ -80,7 +82,12 @@ class StoreCallback(Callback):
     ) -> None:
         if result.get("status") == "diverged":
             return
-        self.store.record_epoch(self.search_id, trial_key(trial), int(result["epoch"]), result)
+        key = trial_key(trial)
+        self.store.record_epoch(self.search_id, key, int(result["epoch"]), result)
+        node = result.get(NODE_ID)
+        if node and self.nodes.get(key) != node:  # written when a trial starts or moves, not every epoch
+            self.store.set_trial_runtime(self.search_id, key, node_id=node)
+            self.nodes[key] = node
         self._progress(trials)
 
     def on_checkpoint(self, iteration: int, trials: list[Trial], trial: Trial, checkpoint: Any, **info: Any) -> None:

@@ -5,13 +5,15 @@
 * Resumable without duplicates: a resumed search first hands the Optuna trials that were still running
   when the driver died back to Ray, with their parameters and last checkpoint, before asking Optuna
   for new ones; and it never lets the study grow past the budget.
+* Patient with the database: every Optuna storage call is retried while the database is unreachable
+  (a PostgreSQL restart), as the results store's writes are, instead of ending the whole search.
 """
 
 import logging
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import optuna
 from ray.tune.search import Searcher
@@ -19,8 +21,11 @@ from ray.tune.search.optuna import OptunaSearch
 
 from prs_search.search.outcome import METRIC, TIME_ATTR, trial_outcome
 from prs_search.spaces import SearchSpace
+from prs_search.store.db import PATIENT_RETRIES, retry_transient
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -70,18 +75,31 @@ class PRSOptunaSearch(OptunaSearch):
         return {"optuna_number": trial.number, **self._prs_space.sample(trial, self._depth, self._epochs)}
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        config: dict[str, Any] | None
         if self._replay:
             config = self._attach(trial_id, self._replay.pop(0))
-        elif len(self._ot_study.get_trials(deepcopy=False)) >= self._budget:
+        elif _patient(lambda: len(self._ot_study.get_trials(deepcopy=False))) >= self._budget:
             return Searcher.FINISHED
         else:
-            config = super().suggest(trial_id)
+            config = _patient(lambda: self._ask(trial_id))
         if config is not None:
             self._on_suggest(trial_id, config)
         return config
 
+    def _ask(self, trial_id: str) -> dict[str, Any] | None:
+        # Optuna's ask() commits the new trial before it reads it back: when the database went away in
+        # between, the trial exists, RUNNING and known to no Ray trial. Adopt it instead of asking for
+        # another, or the study would hold a trial that never runs and count it against the budget.
+        known = {t.number for t in self._ot_trials.values()} | {r.number for r in self._replay}
+        running = self._ot_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        orphan = next((t for t in running if t.number not in known), None)
+        if orphan is not None and trial_id not in self._ot_trials:
+            log.info("adopting Optuna trial %d, asked before the database connection was lost", orphan.number)
+            self._ot_trials[trial_id] = optuna.trial.Trial(self._ot_study, orphan._trial_id)
+        return super().suggest(trial_id)
+
     def _attach(self, trial_id: str, replay: Replay) -> dict[str, Any]:
-        frozen = self._ot_study.get_trials(deepcopy=False)[replay.number]
+        frozen = _patient(lambda: self._ot_study.get_trials(deepcopy=False))[replay.number]
         # Re-attach the very same Optuna trial (no new row in the study); FrozenTrial only exposes the
         # storage id privately.
         self._ot_trials[trial_id] = optuna.trial.Trial(self._ot_study, frozen._trial_id)
@@ -95,7 +113,7 @@ class PRSOptunaSearch(OptunaSearch):
         ot_trial = self._ot_trials.get(trial_id)
         if ot_trial is None or trial_id in self._completed_trials:
             return
-        _report(ot_trial, result)
+        _patient(lambda: _report(ot_trial, result))
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         ot_trial = self._ot_trials.get(trial_id)
@@ -108,11 +126,15 @@ class PRSOptunaSearch(OptunaSearch):
             if result and not error:
                 # Ray hands the result on which the scheduler stops a trial (ASHA at a rung, or at max_t)
                 # to on_trial_complete only, never to on_trial_result: else Optuna misses the last epoch.
-                _report(ot_trial, result)
-            self._ot_study.tell(ot_trial, value, state=state)
-        except RuntimeError as err:  # already finished: a trial that completed just before a resume
+                _patient(lambda: _report(ot_trial, result))
+            _patient(lambda: self._ot_study.tell(ot_trial, value, state=state))
+        except RuntimeError as err:  # already finished: before a resume, or by a try cut off before its answer
             log.info("Optuna trial %d was already finished: %s", ot_trial.number, err)
         self._completed_trials.add(trial_id)
+
+
+def _patient(call: Callable[[], T]) -> T:
+    return retry_transient(call, retries=PATIENT_RETRIES)
 
 
 def _report(ot_trial: optuna.Trial, result: dict[str, Any]) -> None:

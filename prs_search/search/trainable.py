@@ -5,6 +5,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import ray
 import torch
 from ray import tune
 
@@ -14,12 +15,14 @@ from prs_search.search.outcome import TIME_ATTR
 from prs_search.train import EpochResult, TrainConfig, TrainResult, train
 
 STATE_FILE = "trial_state.pt"
+NODE_ID = "node_id"  # the Ray node an epoch ran on, reported with its metrics
 
 
 def epoch_metrics(e: EpochResult, status: str = "running") -> dict[str, Any]:
     metrics = asdict(e)
     metrics["switched"] = list(e.switched)
-    return {**metrics, TIME_ATTR: e.epoch + 1, "status": status}
+    node = ray.get_runtime_context().get_node_id()
+    return {**metrics, TIME_ATTR: e.epoch + 1, "status": status, NODE_ID: node}
 
 
 def run_trial(config: dict[str, Any], splits: Splits, base: dict[str, Any]) -> None:

@@ -8,7 +8,8 @@
 - `run_transaction(factory, work)`: runs `work(session)` in one transaction and runs it again, with
   backoff, when the failure was transient (connection lost or refused, server restarting, SQLite
   busy, serialization failure), so a PostgreSQL restart during a search is survived. `work` must
-  therefore be safe to run twice.
+  therefore be safe to run twice. `retry_transient(call)` does the same for any other database call
+  (the Optuna storage's), and `PATIENT_RETRIES` is how long a search driver keeps trying.
 """
 
 import logging
@@ -34,6 +35,11 @@ T = TypeVar("T")
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 SQLITE_BUSY_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10
+MAX_BACKOFF_S = 5.0
+# Retries for a long-running writer (the search driver): backoff 0.2 s doubling up to MAX_BACKOFF_S
+# gives ~40 s, well past a PostgreSQL restart (well under a second, seconds with crash recovery);
+# hours of search must not be lost to one.
+PATIENT_RETRIES = 12
 # SQLSTATE classes worth retrying: connection exception, transaction rollback (serialization failure,
 # deadlock), insufficient resources, operator intervention (admin/crash shutdown, cannot connect now).
 _TRANSIENT_SQLSTATES = ("08", "40", "53", "57P")
@@ -216,8 +222,9 @@ def to_store_error(exc: DBAPIError, url: str | URL | Engine, *, connecting: bool
 
 def is_transient(exc: BaseException) -> bool:
     """Whether running the same transaction again may succeed."""
-    if isinstance(exc, StoreError):
-        exc = exc.__cause__ if exc.__cause__ is not None else exc
+    # Wrappers (our StoreError, Optuna's StorageInternalError) keep the driver error as their cause.
+    while not isinstance(exc, DBAPIError) and exc.__cause__ is not None:
+        exc = exc.__cause__
     if not isinstance(exc, DBAPIError) or isinstance(exc, IntegrityError):
         return False
     if exc.connection_invalidated:
@@ -234,7 +241,7 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def _backoff(attempt: int, base: float) -> float:
-    return base * (2**attempt) * (0.75 + 0.5 * random.random())
+    return min(base * (2**attempt), MAX_BACKOFF_S) * (0.75 + 0.5 * random.random())
 
 
 # -- sessions -----------------------------------------------------------------------------------
@@ -299,15 +306,30 @@ def run_transaction(
     backoff: float = 0.2,
 ) -> T:
     """`work(session)` in one transaction, run again (up to `retries` times) on transient failures."""
+
+    def transaction() -> T:
+        with session_scope(factory, retries=0) as session:
+            return work(session)
+
+    return retry_transient(transaction, retries=retries, backoff=backoff)
+
+
+def retry_transient(call: Callable[[], T], *, retries: int = 3, backoff: float = 0.2) -> T:
+    """`call()`, called again (up to `retries` times, with backoff) while it fails transiently
+    (`is_transient`). `call` must be safe to repeat."""
     for attempt in range(retries + 1):
         try:
-            with session_scope(factory, retries=0) as session:
-                return work(session)
-        except StoreError as exc:
+            return call()
+        except Exception as exc:
             if attempt < retries and is_transient(exc):
                 delay = _backoff(attempt, backoff)
-                log.warning("%s; retrying in %.1fs", exc, delay)
+                log.warning("transient database error (%s); retrying in %.1fs", _cause_line(exc), delay)
                 time.sleep(delay)
                 continue
             raise
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _cause_line(exc: BaseException) -> str:
+    """Our StoreError's message names the database already; anything else is described by its cause."""
+    return str(exc) if isinstance(exc, StoreError) else describe(exc.__cause__ or exc)

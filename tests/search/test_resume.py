@@ -1,6 +1,8 @@
-"""kill -9 of the driver mid-search, then --resume: exactly `budget` trials, nothing lost, no duplicates."""
+"""kill -9 of the driver mid-search, then --resume: exactly `budget` trials, nothing lost, no duplicates;
+with the results in SQLite and in PostgreSQL."""
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -14,6 +16,8 @@ import pytest
 from prs_search.store import ResultsStore
 
 pytestmark = pytest.mark.slow
+
+logger = logging.getLogger(__name__)
 
 BUDGET, EPOCHS = 5, 3
 RUN = [
@@ -49,11 +53,19 @@ def _first_epoch_reported(ray_results: Path, experiments_before: set[Path], optu
     raise AssertionError(f"the resumed run never ran Optuna trial {optuna_number}")
 
 
-def test_kill_driver_then_resume(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'prs_search.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def test_kill_driver_then_resume(tmp_path: Path, database_url: str) -> None:
     env = {**os.environ, "PRS_HOME": str(tmp_path), "PYTHONUNBUFFERED": "1"}
-    store = ResultsStore(f"sqlite:///{tmp_path / 'prs_search.db'}")
+    run = [*RUN, "--db", database_url]
+    store = ResultsStore(database_url)
     log = (tmp_path / "first.log").open("wb")
-    driver = subprocess.Popen(RUN, env=env, stdout=log, stderr=subprocess.STDOUT)
+    driver = subprocess.Popen(run, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         interrupted = _wait_for_mid_search(store, driver)
         epochs_at_kill = store.find_trial(store.get_search("killed").id, str(interrupted)).epochs_run
@@ -62,14 +74,17 @@ def test_kill_driver_then_resume(tmp_path: Path) -> None:
         driver.wait(timeout=30)
     search = store.get_search("killed")
     assert search is not None and search.status == "running"
+    counts = {state.value: n for state, n in store.trial_counts(search.id).items()}
+    logger.info("driver killed with trials %s; trial %d had %d epochs", counts, interrupted, epochs_at_kill)
     experiments_before = set((tmp_path / "ray_results").iterdir())
 
-    resumed = subprocess.run([*RUN, "--resume"], env=env, capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run([*run, "--resume"], env=env, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
     search = store.get_search("killed")
     assert search.status == "finished"
     rows, total = store.list_trials(search.id)
+    logger.info("after --resume: %s", {state.value: n for state, n in store.trial_counts(search.id).items()})
     assert total == BUDGET
     assert sorted(t.optuna_number for t in rows) == list(range(BUDGET))
     assert {t.state for t in rows} == {"COMPLETE"}
