@@ -81,12 +81,13 @@ class Launcher:
         self._lock = threading.Lock()
 
     def command(self, options: dict[str, Any]) -> list[str]:
-        """The command line for `prs-search run` with these options (None values left out)."""
+        """The command line for `prs-search run` with these options (None values left out, booleans as flags)."""
         args = [self.program[0], *self.program[1:], "run"]
         for key, value in options.items():
-            if value is None:
+            flag = f"--{key.replace('_', '-')}"
+            if value is None or value is False:  # an unset option, or a flag left off
                 continue
-            args.append(f"--{key.replace('_', '-')}={value}")
+            args.append(flag if value is True else f"{flag}={value}")
         return args
 
     def launch(self, name: str, options: dict[str, Any]) -> Launch:

@@ -309,6 +309,7 @@ class SearchCreate(BaseModel):
     grace_period: int | None = Field(default=None, strict=True, ge=1, le=10_000)
     reduction_factor: int = Field(default=3, strict=True, ge=2, le=100)
     seed: int = Field(default=0, strict=True, ge=0, le=MAX_INT32)
+    compile: bool = Field(default=False, strict=True, description="torch.compile each block (pays on GPUs).")
     name: str | None = Field(
         default=None, pattern=NAME_PATTERN, description="Default: DATASET-SIZE-SPACE-TIMESTAMP-RANDOM."
     )

@@ -4,7 +4,11 @@
     python benchmarks/epoch_time.py --dataset synthetic --model cifar_s --num-samples 50000 --batch-size 128
 
 Prints mean and spread over repeated epochs (after one warm-up epoch), images/s, and the device.
-The data lives on the device and is augmented there, as in a real trial.
+The data lives on the device and is augmented there, as in a real trial. `synthetic` with
+`--num-samples 50000` is CIFAR-100-sized (32x32x3, 100 classes). The extrapolated full trial adds
+up, epoch by epoch, the cost of the PRS default schedule (`prs`: linear E/2 -> 0) over
+`--trial-epochs`, a layer in attention mode costing what it costs in the all-attention epoch
+(training steps only: validation adds a forward pass over the validation split per epoch).
 """
 
 import argparse
@@ -15,13 +19,15 @@ import torch
 
 from prs_search.data import DeviceLoader, load_dataset, make_splits, make_synthetic
 from prs_search.schedule import Schedule
-from prs_search.train import TrainConfig, build_model, default_device, make_optimizer
+from prs_search.train import TrainConfig, build_model, compile_blocks, default_device, make_optimizer
 
 
 def time_epochs(config: TrainConfig, splits, attention: tuple[bool, ...], repeats: int) -> list[float]:
     device = default_device()
     model = build_model(config, splits).to(device)
     model.set_attention_layers(attention)
+    if config.compile:
+        compile_blocks(model)
     optimizer = make_optimizer(model, config, device)
     loader = DeviceLoader(
         splits.train, config.batch_size, mean=splits.mean, std=splits.std, device=device, train=True,
@@ -48,25 +54,37 @@ def main() -> None:
     parser.add_argument("--model", default="tiny")
     parser.add_argument("--num-samples", type=int, default=None, help="synthetic: training images")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=10, help="E of the PRS mixture (layers half switched)")
+    parser.add_argument("--epochs", type=int, default=10, help="E of the PRS mixture (timed at epoch E/4)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--trial-epochs", type=int, default=100, help="E of the extrapolated full trial")
+    parser.add_argument("--compile", action="store_true", help="torch.compile each block, as `--compile` does")
     args = parser.parse_args()
     if args.dataset == "synthetic" and args.num_samples:
         raw = make_synthetic(num_train=args.num_samples, num_test=1000, num_classes=100)
     else:
         raw = load_dataset(args.dataset, "data")
     splits = make_splits(raw, val_fraction=0.02)
-    config = TrainConfig(model=args.model, batch_size=args.batch_size)
+    config = TrainConfig(model=args.model, batch_size=args.batch_size, compile=args.compile)
     depth = build_model(config, splits).depth
-    prs = Schedule.prs(depth, args.epochs).attention_at(args.epochs // 2)
+    prs = Schedule.prs(depth, args.epochs).attention_at(args.epochs // 4)  # part-way: later layers switched
     print(f"device: {default_device()} ({torch.get_num_threads()} threads), torch {torch.__version__}")
     print(f"{args.model} on {args.dataset}: {len(splits.train)} train images, batch {args.batch_size}")
     print(f"{'mode':<16}{'s/epoch (mean ± sd)':>22}{'images/s':>12}")
     modes = [("conv", (False,) * depth), ("attention", (True,) * depth), (f"prs {sum(prs)}/{depth} attn", prs)]
+    means = []
     for label, attention in modes:
         times = time_epochs(config, splits, attention, args.repeats)
         mean, sd = statistics.mean(times), statistics.pstdev(times)
+        means.append(mean)
         print(f"{label:<16}{mean:>14.3f} ± {sd:<6.3f}{len(splits.train) / mean:>12.0f}")
+    trial = full_trial_seconds(means[0], means[1], depth, args.trial_epochs)
+    print(f"extrapolated {args.trial_epochs}-epoch trial (schedule prs, training steps): {trial:.1f} s")
+
+
+def full_trial_seconds(conv: float, attention: float, depth: int, epochs: int) -> float:
+    schedule = Schedule.prs(depth, epochs)
+    per_layer = (attention - conv) / depth
+    return sum(conv + per_layer * sum(schedule.attention_at(e)) for e in range(epochs))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import click
 import typer
+from rich import box
 from rich.console import Console
 from rich.live import Live
 from rich.logging import RichHandler
@@ -45,6 +46,9 @@ StemOpt = Annotated[str, typer.Option(help="conv (ViT_C stride-2 3x3 stack) or p
 DataDirOpt = Annotated[Path | None, typer.Option(help="Dataset root (default: $PRS_DATA_DIR or ~/.prs-search/data).")]
 DownloadOpt = Annotated[bool, typer.Option(help="Download torchvision datasets that are missing (needs internet).")]
 SeedOpt = Annotated[int, typer.Option(help="Seed for the subset, the split, the initialisation and the data order.")]
+CompileOpt = Annotated[
+    bool, typer.Option("--compile", help="torch.compile each block (pays on the GPU for long trials; slow to start).")
+]
 
 
 @app.callback()
@@ -90,6 +94,7 @@ def train(
     data_dir: DataDirOpt = None,
     download: DownloadOpt = False,
     save: Annotated[Path | None, typer.Option(help="Write the trained model's checkpoint here.")] = None,
+    compile_model: CompileOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print only the final result as one JSON object.")] = False,
 ) -> None:
     """Train one trial with a given schedule; report validation accuracy per epoch, then test accuracy."""
@@ -99,7 +104,9 @@ def train(
     from prs_search.train import train as run_trial
 
     splits = _load_splits(dataset, fraction, num_samples, seed, data_dir, download)
-    config = TrainConfig(model=model, stem=stem, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+    config = TrainConfig(
+        model=model, stem=stem, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, compile=compile_model
+    )
     depth = build_model(config, splits).depth
     sched = Schedule.parse(schedule, depth, epochs)
     title = f"{dataset}: {len(splits.train)} train / {len(splits.val)} val, schedule {sched}"
@@ -109,7 +116,9 @@ def train(
         model_args = {
             "img_size": splits.img_size, "in_chans": splits.in_chans, "num_classes": splits.num_classes, "stem": stem
         }  # fmt: skip
-        save_model(save, trained, model, model_args, {"dataset": dataset, **result.to_dict()})
+        # The size options as given, so an analysis can rebuild the same validation split.
+        meta = {"dataset": dataset, "fraction": fraction, "num_samples": num_samples, **result.to_dict()}
+        save_model(save, trained, model, model_args, meta)
     summary = {k: v for k, v in result.to_dict().items() if k not in ("history", "config")}
     if as_json:
         typer.echo(json.dumps({"dataset": dataset, "num_samples": splits.num_samples, **summary}))
@@ -123,10 +132,11 @@ def train(
 class _EpochTable:
     """A rich table that grows by one row per epoch while training runs (nothing when disabled)."""
 
-    COLUMNS = ("epoch", "attn", "switched", "train loss", "train acc", "val loss", "val acc", "lr", "sec")
+    COLUMNS = ("epoch", "attn", "switch", "train loss", "train acc", "val loss", "val acc", "lr", "sec")
 
     def __init__(self, title: str, enabled: bool = True) -> None:
-        self.table = Table(*self.COLUMNS, title=title)
+        # A light box: the nine columns fit the 80 columns rich assumes when the output is not a terminal.
+        self.table = Table(*self.COLUMNS, title=title, box=box.SIMPLE_HEAD, pad_edge=False)
         self.live = Live(self.table, console=console, auto_refresh=False) if enabled else None
 
     def __enter__(self) -> "_EpochTable":
@@ -137,6 +147,8 @@ class _EpochTable:
     def __exit__(self, *exc: object) -> None:
         if self.live:
             self.live.stop()
+            if not console.is_terminal:  # rich ends a non-terminal live render without a line break
+                console.line()
 
     def add(self, e: Any, _state: Any = None) -> None:
         if self.live is None:
@@ -210,6 +222,7 @@ def run(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted search (--name, or the latest one).")] = False,
     data_dir: DataDirOpt = None,
     download: DownloadOpt = False,
+    compile_model: CompileOpt = False,
 ) -> None:
     """Search per-layer switch epochs with Ray Tune trials suggested by Optuna, recorded in SQL."""
     from prs_search.search import SearchRequest, run_search
@@ -222,7 +235,7 @@ def run(
         max_concurrent=max_concurrent, grace_period=grace_period, reduction_factor=reduction_factor, seed=seed,
         name=name, database_url=_database_url(db), ray_address=ray_address or settings.ray_address,
         resume=resume, data_dir=data_dir or settings.resolved_data_dir(),
-        storage_path=settings.resolved_storage_path(), download=download,
+        storage_path=settings.resolved_storage_path(), download=download, compile=compile_model,
     )  # fmt: skip
     request.validate()
     with _SearchProgressBar(budget) as bar:
@@ -322,6 +335,9 @@ _ABORT = (click.exceptions.Abort, typer.Abort)
 from prs_search import cli_service  # noqa: E402  (serve, recommend, dashboard: the service side)
 
 cli_service.register(app)
+from prs_search import cli_analysis  # noqa: E402  (analyze fourier, study data-scale, report)
+
+cli_analysis.register(app)
 
 
 def main() -> None:

@@ -132,6 +132,7 @@ def parse_space(raw: Any, name: str, source: str = "<space>") -> SearchSpace:
             )
     for param, spec in search.items():
         _check_spec(param, spec, source)
+    _check_train_values(train, search, source)
     initial = raw.get("initial") or []
     if not isinstance(initial, list) or not all(isinstance(t, str | int) for t in initial):
         raise ConfigError(f"search space {source}: 'initial' must be a list of schedules like prs or '8,6,2,0'")
@@ -152,6 +153,20 @@ def _check_spec(param: str, spec: Any, source: str) -> None:
         raise ConfigError(f"{where} needs numbers low <= high (or a 'choices' list)")
     if spec.get("log") and low <= 0:
         raise ConfigError(f"{where}: a log range needs low > 0")
+
+
+def _check_train_values(train: dict[str, Any], search: dict[str, dict[str, Any]], source: str) -> None:
+    """Every fixed value, and both ends or every choice of a searched one, must make a valid TrainConfig,
+    so that a bad file fails here and not as failed trials."""
+    candidates = [train]
+    for param, spec in search.items():
+        values = spec["choices"] if "choices" in spec else [spec["low"], spec["high"]]
+        candidates += [{**train, param: value} for value in values]
+    for values in candidates:
+        try:
+            TrainConfig(**values)
+        except ConfigError as err:
+            raise ConfigError(f"search space {source}: {err}") from None
 
 
 def _suggest(trial: Suggester, name: str, spec: dict[str, Any]) -> Any:

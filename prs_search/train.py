@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from prs_search.data import DeviceLoader, ImageData, Splits
+from prs_search.errors import ConfigError
 from prs_search.model import HybridViT, create_model
 from prs_search.schedule import Schedule
 
@@ -39,7 +40,33 @@ class TrainConfig:
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.1
     seed: int = 0
+    compile: bool = False
     model_overrides: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Reject values a trial could only fail on later (a space file sets them, or the CLI)."""
+        numbers = {
+            "epochs": (self.epochs, 1, int), "batch_size": (self.batch_size, 1, int), "lr": (self.lr, 0.0, float),
+            "weight_decay": (self.weight_decay, 0.0, float), "warmup_epochs": (self.warmup_epochs, 0.0, float),
+            "label_smoothing": (self.label_smoothing, 0.0, float), "seed": (self.seed, 0, int),
+        }  # fmt: skip
+        for name, (value, low, kind) in numbers.items():
+            if not _is_number(value, kind) or value < low:
+                raise ConfigError(f"{name} must be {_KIND_NAMES[kind]} >= {low}, got {value!r}")
+        if self.label_smoothing >= 1.0:
+            raise ConfigError(f"label_smoothing must be below 1, got {self.label_smoothing}")
+        if not isinstance(self.compile, bool):
+            raise ConfigError(f"compile must be true or false, got {self.compile!r}")
+
+
+_KIND_NAMES = {int: "an integer", float: "a number"}
+
+
+def _is_number(value: object, kind: type) -> bool:
+    """A finite int or float (a float field takes ints too; bools are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return False
+    return kind is float or isinstance(value, int)
 
 
 @dataclass(frozen=True)
@@ -116,6 +143,18 @@ def build_model(config: TrainConfig, splits: Splits) -> HybridViT:
     return model
 
 
+def compile_blocks(model: HybridViT) -> None:
+    """`torch.compile` the stem and every block in place (parameter names and checkpoints unchanged).
+
+    Per block, not the whole model: a block's graph depends on its own mode only, so a switch
+    recompiles that block's variant once (blocks of one shape share their compiled code), whereas a
+    whole-model graph would recompile at every switch of any layer and soon hit dynamo's cache limit.
+    """
+    model.stem.compile()
+    for block in model.blocks:
+        block.compile()
+
+
 def make_optimizer(model: HybridViT, config: TrainConfig, device: torch.device) -> torch.optim.AdamW:
     """AdamW; biases, norms, position terms and gates are not decayed (timm's convention)."""
     skip = model.no_weight_decay()
@@ -172,6 +211,8 @@ def train(
     torch.manual_seed(config.seed)
     model = build_model(config, splits).to(device)
     schedule = schedule.check_depth(model.depth)
+    if config.compile:
+        compile_blocks(model)
     loader = DeviceLoader(
         splits.train, batch_size=config.batch_size, device=device, mean=splits.mean, std=splits.std,
         train=True, hflip=splits.hflip, seed=config.seed,

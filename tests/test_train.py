@@ -171,3 +171,23 @@ def test_result_dict_is_json_ready(small: Splits) -> None:
     assert data["config"]["model"] == "tiny" and data["config"]["batch_size"] == 32
     assert len(data["history"]) == 1 and data["history"][0]["switched"] == [0, 1, 2, 3]
     assert data["val_acc"] == result.val_acc and data["test_acc"] is None
+
+
+@pytest.mark.slow
+def test_compiled_blocks_match_eager_and_recompile_only_at_switches(small: Splits) -> None:
+    from torch._dynamo.utils import counters
+
+    schedule = Schedule.of([1, 1, 1, 1], 3)
+    eager, _ = train(config(3), small, schedule)
+    torch._dynamo.reset()
+    graphs_after: list[int] = []
+
+    def count_graphs(result: EpochResult, get_state: Callable[[], dict[str, Any]]) -> None:
+        graphs_after.append(counters["stats"]["unique_graphs"])
+
+    compiled, model = train(config(3, compile=True), small, schedule, on_epoch=count_graphs)
+    assert [e.train_loss for e in compiled.history] == pytest.approx([e.train_loss for e in eager.history], rel=1e-4)
+    assert [e.val_acc for e in compiled.history] == pytest.approx([e.val_acc for e in eager.history], abs=0.01)
+    # Epoch 0 compiles conv-mode graphs, epoch 1 (every layer switches) the attention ones, epoch 2 nothing.
+    assert graphs_after[0] < graphs_after[1] == graphs_after[2]
+    assert set(model.state_dict()) == set(build_model(config(3), small).state_dict())  # checkpoints unchanged

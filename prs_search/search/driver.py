@@ -14,22 +14,22 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import torch
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter
 
 from prs_search.data import Splits, load_dataset, make_splits
 from prs_search.errors import ConfigError
-from prs_search.schedule import Schedule
 from prs_search.search import cluster
 from prs_search.search.callbacks import SearchProgress, StoreCallback, SuggestionRecorder
 from prs_search.search.outcome import METRIC, TIME_ATTR
 from prs_search.search.searcher import PRSOptunaSearch, Replay
-from prs_search.search.trainable import STATE_FILE, run_trial
+from prs_search.search.stored import load_trial_model
+from prs_search.search.trainable import run_trial
 from prs_search.spaces import SearchSpace, load_space
 from prs_search.store import ResultsStore, SearchRecord
-from prs_search.train import TrainConfig, build_model, evaluate
+from prs_search.store.db import PATIENT_RETRIES
+from prs_search.train import TrainConfig, build_model, default_device, evaluate
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ class SearchRequest:
     reduction_factor: int = 3
     max_failures: int = 2
     download: bool = False
+    compile: bool = False
 
     def validate(self) -> None:
         if self.budget <= 0:
@@ -95,10 +96,13 @@ def run_search(request: SearchRequest, on_progress: Callable[[SearchProgress], N
         load_dataset(request.dataset, request.data_dir, download=request.download),
         fraction=request.fraction, num_samples=request.num_samples, seed=request.seed,
     )  # fmt: skip
-    base = {"model": request.model, "stem": request.stem, "epochs": request.epochs, "seed": request.seed}
+    base = {
+        "model": request.model, "stem": request.stem, "epochs": request.epochs, "seed": request.seed,
+        "compile": request.compile,
+    }  # fmt: skip
     model_config = _model_config(base, splits)
     initial = space.initial_params(model_config["depth"], request.epochs)  # a misfit fails before Ray starts
-    store = ResultsStore(request.database_url)
+    store = ResultsStore(request.database_url, retries=PATIENT_RETRIES)  # outlives a database restart
     existing = store.get_search(request.name) if request.name else None
     if existing is not None and existing.status == "finished":
         log.info("search %s is already finished", existing.name)
@@ -117,7 +121,7 @@ def run_search(request: SearchRequest, on_progress: Callable[[SearchProgress], N
     if sum(counts[s] for s in ("COMPLETE", "PRUNED", "FAIL")) < request.budget:
         store.set_search_status(search.id, "interrupted", error="stopped before the budget was spent")
         return _summary(store, store.get_search(search.id) or search, started)
-    _final_evaluation(store, search, splits, base)
+    _final_evaluation(store, search, splits)
     store.update_best_schedule(search.id)
     finished = store.set_search_status(search.id, "finished")
     return _summary(store, finished, started)
@@ -197,9 +201,9 @@ def _unfinished(store: ResultsStore, search: SearchRecord, request: SearchReques
             done += 1
             continue
         row = store.find_trial(search.id, str(trial.number))
-        if row is None:  # asked but never recorded: the driver died inside suggest(); nothing ran
-            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-            done += 1
+        if row is None:
+            # Asked but never recorded (the driver died inside suggest()): nothing ran. Left RUNNING, the
+            # searcher adopts it for a new suggestion, so it is neither lost nor charged to the budget.
             continue
         replay.append(Replay(trial.number, list(row.schedule), dict(row.params), row.checkpoint_path))
     log.info("resuming %s: %d finished, %d to continue", search.name, done, len(replay))
@@ -235,6 +239,9 @@ def _fit(
         tune_config=tune.TuneConfig(
             metric=METRIC, mode="max", search_alg=search_alg, scheduler=scheduler,
             num_samples=request.budget - done, trial_dirname_creator=_trial_dirname,
+            # A finished trial's worker process runs the next one: no process start-up per trial, and
+            # compiled kernels (--compile) are reused by every trial the worker runs.
+            reuse_actors=True,
         ),
         run_config=tune.RunConfig(
             # A fresh experiment folder per driver run: resuming is ours (SQL + Optuna), not Ray's.
@@ -254,25 +261,15 @@ def _trial_dirname(trial: Any) -> str:
     return f"trial_{trial.config['optuna_number']:04d}_{trial.trial_id}"
 
 
-def _final_evaluation(store: ResultsStore, search: SearchRecord, splits: Splits, base: dict[str, Any]) -> None:
+def _final_evaluation(store: ResultsStore, search: SearchRecord, splits: Splits) -> None:
     """Test accuracy of the best trial's final model: measured once, stored apart from validation."""
     best = store.best_trial(search.id)
     if best is None or not best.checkpoint_path:
         log.warning("search %s has no complete trial with a checkpoint to evaluate", search.name)
         return
-    state = _checkpoint_state(best.checkpoint_path)
-    config = TrainConfig(**{**base, **best.params})
-    model = build_model(config, splits)
-    model.set_attention_layers(Schedule.of(best.schedule, config.epochs).attention_at(config.epochs - 1))
-    model.load_state_dict(state["model"])
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    _, test_acc = evaluate(model.to(device), splits.test, splits, device)
+    device = default_device()
+    _, test_acc = evaluate(load_trial_model(search, best).to(device), splits.test, splits, device)
     store.set_test_result(search.id, best.id, test_acc)
-
-
-def _checkpoint_state(path: str) -> dict[str, Any]:
-    with tune.Checkpoint(path).as_directory() as folder:
-        return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
 
 
 def _summary(store: ResultsStore, search: SearchRecord, started: float) -> SearchSummary:

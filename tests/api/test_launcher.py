@@ -103,9 +103,12 @@ def test_every_option_the_api_passes_is_an_option_of_prs_search_run() -> None:
 
     run = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
     cli_options = {opt for param in run.params for opt in param.opts}
-    body = SearchCreate(dataset="digits", budget=1, num_samples=300, max_concurrent=1, grace_period=2, name="x")
+    body = SearchCreate(
+        dataset="digits", budget=1, num_samples=300, max_concurrent=1, grace_period=2, compile=True, name="x"
+    )
     command = Launcher("none", Path("."), "sqlite://", program=["prs-search"]).command(
         {**body.run_options(), "name": "x"}
     )
     passed = {arg.split("=", 1)[0] for arg in command[2:]}
+    assert "--compile" in passed  # a boolean travels as a bare flag
     assert passed <= cli_options, passed - cli_options

@@ -191,6 +191,18 @@ BAD_FILES = {
     "search log from 0": ("schedule: free\nsearch: {lr: {low: 0, high: 1, log: true}}\n", "a log range needs low > 0"),
     "search no choices": ("schedule: free\nsearch: {stem: {choices: []}}\n", "search.stem.choices must be a non-empty"),
     "initial not a list": ("schedule: free\ninitial: prs\n", "'initial' must be a list of schedules"),
+    "train value of the wrong type": ("schedule: free\ntrain: {lr: fast}\n", "lr must be a number >= 0.0, got 'fast'"),
+    "train value out of range": ("schedule: free\ntrain: {batch_size: 0}\n", "must be an integer >= 1, got 0"),
+    "train integer as a float": ("schedule: free\ntrain: {batch_size: 6.5}\n", "batch_size must be an integer >= 1"),
+    "label smoothing of 1": ("schedule: free\ntrain: {label_smoothing: 1.0}\n", "label_smoothing must be below 1"),
+    "searched range leaves the valid values": (
+        "schedule: free\nsearch: {weight_decay: {low: -0.1, high: 0.1}}\n",
+        "weight_decay must be a number >= 0.0, got -0.1",
+    ),
+    "searched choice invalid": (
+        "schedule: free\nsearch: {batch_size: {choices: [32, -1]}}\n",
+        "batch_size must be an integer >= 1, got -1",
+    ),
 }
 
 

@@ -1,0 +1,124 @@
+"""Train-step throughput and model FLOPs utilisation of each preset, beside timm's plain ViT.
+
+    python benchmarks/throughput.py                          # every preset, batch 256 (GPU) / 64 (CPU)
+    python benchmarks/throughput.py --presets cifar_s --batch-size 512 --compile
+
+For every preset: conv mode, attention mode and a PRS mixture (the later half of the layers
+attention, as a PRS schedule has it part-way through a trial), and timm's `VisionTransformer` with the same depth,
+width, heads (9), MLP ratio and token grid (8x8 patches, no class token, mean pool) in the same run.
+A train step is forward + backward + AdamW on a batch already on the device (bf16 autocast on CUDA).
+FLOPs are counted by `torch.utils.flop_counter` on one step (matmuls, convolutions and attention, as
+MFU counts them); MFU = achieved FLOP/s / the device's dense bf16 peak (`--peak-tflops`, known for
+H100/H200; not reported on the CPU, where no meaningful peak is at hand).
+"""
+
+import argparse
+import time
+from collections.abc import Callable
+
+import torch
+from timm.models.vision_transformer import VisionTransformer
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from prs_search.model import HybridViT, create_model
+from prs_search.train import compile_blocks, default_device
+
+PEAK_BF16_TFLOPS = {"H100": 989.4, "H200": 989.4}  # dense, SXM, from NVIDIA's data sheets
+IMG_SIZE, CHANNELS, CLASSES = 32, 3, 100  # CIFAR-100
+
+
+def device_peak(device: torch.device, override: float | None) -> float | None:
+    if override is not None or device.type != "cuda":
+        return override
+    name = torch.cuda.get_device_name(device)
+    return next((peak for key, peak in PEAK_BF16_TFLOPS.items() if key in name), None)
+
+
+def timm_twin(model: HybridViT) -> VisionTransformer:
+    """timm's plain ViT with our model's depth, width, heads, MLP ratio and token grid."""
+    mlp_ratio = model.blocks[0].mlp.fc1.out_features / model.embed_dim
+    return VisionTransformer(
+        img_size=IMG_SIZE, patch_size=IMG_SIZE // model.grid_size[0], in_chans=CHANNELS, num_classes=CLASSES,
+        embed_dim=model.embed_dim, depth=model.depth, num_heads=9, mlp_ratio=mlp_ratio, class_token=False,
+        global_pool="avg",
+    )  # fmt: skip
+
+
+def train_step(model: nn.Module, device: torch.device, batch: int) -> Callable[[], None]:
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=device.type == "cuda")
+    x = torch.randn(batch, CHANNELS, IMG_SIZE, IMG_SIZE, device=device)
+    y = torch.randint(0, CLASSES, (batch,), device=device)
+
+    def step() -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            loss = nn.functional.cross_entropy(model(x).float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def measure(model: nn.Module, device: torch.device, batch: int, steps: int) -> tuple[float, float]:
+    """(images/s, FLOPs per image) of training steps; warm-up steps (and compilation) not timed."""
+    model.to(device).train()
+    step = train_step(model, device, batch)
+    for _ in range(3):
+        step()
+    with FlopCounterMode(display=False) as counter:
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return steps * batch / (time.perf_counter() - start), counter.get_total_flops() / batch
+
+
+def variants(preset: str, compile_models: bool) -> list[tuple[str, nn.Module]]:
+    out: list[tuple[str, nn.Module]] = []
+    for mode in ("conv", "attention", "prs mix"):
+        model = create_model(preset, img_size=IMG_SIZE, in_chans=CHANNELS, num_classes=CLASSES)
+        attention_layers = {"conv": 0, "attention": model.depth}.get(mode, model.depth // 2)
+        flags = [i >= model.depth - attention_layers for i in range(model.depth)]  # later layers switch first
+        model.set_attention_layers(flags)
+        if compile_models:
+            compile_blocks(model)
+        out.append((mode, model))
+    twin = timm_twin(out[0][1])  # type: ignore[arg-type]
+    if compile_models:
+        twin.compile()
+    out.append(("timm ViT", twin))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", default="tiny,cifar_s,cifar_m")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: 256 on CUDA, 64 on the CPU")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (default: 50 on CUDA, 5 on the CPU)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile our blocks and the timm model")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="the device's dense bf16 peak")
+    args = parser.parse_args()
+    device = default_device()
+    cuda = device.type == "cuda"
+    batch, steps = args.batch_size or (256 if cuda else 64), args.steps or (50 if cuda else 5)
+    peak = device_peak(device, args.peak_tflops)
+    name = torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} threads)"
+    print(f"device: {name}, torch {torch.__version__}, batch {batch}, {steps} steps, compile {args.compile}")
+    print(f"{'preset':<9}{'mode':<11}{'images/s':>10}{'GFLOP/img':>11}{'TFLOP/s':>9}{'MFU':>7}{'vs timm':>9}")
+    for preset in args.presets.split(","):
+        rows = [(mode, *measure(model, device, batch, steps)) for mode, model in variants(preset, args.compile)]
+        timm_rate = rows[-1][1]
+        for mode, rate, flops in rows:
+            tflops = rate * flops / 1e12
+            mfu = f"{100 * tflops / peak:.1f}%" if peak else "n/a"
+            ratio = rate / timm_rate
+            print(f"{preset:<9}{mode:<11}{rate:>10.0f}{flops / 1e9:>11.3f}{tflops:>9.2f}{mfu:>7}{ratio:>8.2f}x")
+
+
+if __name__ == "__main__":
+    main()
