@@ -32,6 +32,9 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
         return
     # Resuming is ours (SQL + Optuna), so Ray's advice about experiment snapshot frequency is noise.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Tune's newer console output prints an experiment banner even at verbose=0; the legacy one is silent
+    # there, and the terminal is our progress bar's.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     if address and address != "auto":
         _check_reachable(address)
         _check_token(address)
