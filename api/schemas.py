@@ -20,6 +20,9 @@ SpaceName = Enum("SpaceName", {p.stem: p.stem for p in sorted(SPACES_DIR.glob("*
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$"
 DATASET_PATTERN = r"^(imagefolder:[^\x00-\x1f]{1,116}|[A-Za-z0-9][A-Za-z0-9_.\-]{0,127})$"
 PRESET_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+# Free text in a query or path (a dataset to look up, a search id or name): no control characters and
+# not blank, which the store refuses (a schema that admitted it would promise an answer it cannot give).
+TEXT_PATTERN = r"^[^\x00-\x1f]*[^\s\x00-\x1f][^\x00-\x1f]*$"
 MAX_INT32 = 2**31 - 1
 
 INT_FIELDS = ("budget", "num_samples", "epochs", "max_concurrent", "grace_period", "reduction_factor", "seed")

@@ -6,12 +6,12 @@ from fastapi import APIRouter, Query
 
 from api.deps import StoreDep
 from api.routes.responses import INVALID, NOT_FOUND, STORE_DOWN
-from api.schemas import MAX_INT32, RecommendationOut
+from api.schemas import MAX_INT32, TEXT_PATTERN, RecommendationOut
 from prs_search.recommend import recommend
 
 router = APIRouter(prefix="/recommendation", tags=["recommendation"])
 
-DatasetQuery = Annotated[str, Query(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$", examples=["cifar100"])]
+DatasetQuery = Annotated[str, Query(min_length=1, max_length=128, pattern=TEXT_PATTERN, examples=["cifar100"])]
 NumSamplesQuery = Annotated[
     int | None, Query(ge=1, le=MAX_INT32, description="Dataset size in images.", examples=[10000])
 ]

@@ -9,6 +9,7 @@ from api.deps import LauncherDep, StoreDep, WriterDep
 from api.routes.responses import CONFLICT, INVALID, MALFORMED, NOT_FOUND, STORE_DOWN, WRITE_REFUSED
 from api.schemas import (
     MAX_INT32,
+    TEXT_PATTERN,
     EpochsOut,
     SearchCreate,
     SearchDetailOut,
@@ -23,10 +24,10 @@ router = APIRouter(prefix="/searches", tags=["searches"])
 Offset = Annotated[int, Query(ge=0, le=MAX_INT32)]
 Limit = Annotated[int, Query(ge=1, le=1000)]
 SearchKey = Annotated[
-    str, Path(description="The search's id or name.", max_length=255, pattern=r"^[^\x00-\x1f]+$", examples=["3"])
+    str, Path(description="The search's id or name.", max_length=255, pattern=TEXT_PATTERN, examples=["3"])
 ]
 TrialId = Annotated[int, Path(ge=1, le=MAX_INT32)]
-DatasetFilter = Annotated[str | None, Query(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f]+$")]
+DatasetFilter = Annotated[str | None, Query(min_length=1, max_length=128, pattern=TEXT_PATTERN)]
 READ_ERRORS = {**INVALID, **STORE_DOWN}
 
 

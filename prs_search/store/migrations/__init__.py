@@ -25,7 +25,7 @@ from sqlalchemy import URL, Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from prs_search.errors import ConfigError, StoreError
-from prs_search.store.db import SQLITE_BEGIN, make_engine, safe_url, to_store_error
+from prs_search.store.db import SQLITE_BEGIN, make_engine, retry_transient, safe_url, to_store_error
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 VERSION_TABLE = "prs_alembic_version"
@@ -97,32 +97,38 @@ def downgrade(target: str | URL | Engine, revision: str) -> None:
 def _with_connection(target: str | URL | Engine, work: Callable[[Connection], None], *, lock: bool = True) -> None:
     engine = target if isinstance(target, Engine) else make_engine(target)
     try:
-        try:
-            connection = engine.connect()
-        except DBAPIError as exc:
-            raise to_store_error(exc, engine, connecting=True) from exc
-        with connection:
-            sqlite = connection.dialect.name == "sqlite"
-            if sqlite and lock:
-                # Batch migrations copy and re-create tables: foreign keys must be off meanwhile, and
-                # this pragma is a no-op inside a transaction, so it is set before BEGIN.
-                connection.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
-                connection.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
-            try:
-                with connection.begin():
-                    if lock and connection.dialect.name == "postgresql":
-                        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
-                    work(connection)
-            except DBAPIError as exc:
-                raise to_store_error(exc, engine) from exc
-            except CommandError as exc:  # e.g. the database is at a revision this version does not know
-                raise StoreError(
-                    f"cannot migrate the results store at {safe_url(engine)}: {exc} "
-                    f"(this prs-search knows revisions up to {head_revision()}; is the database newer?)"
-                ) from exc
-            finally:
-                if sqlite and lock:
-                    connection.connection.driver_connection.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
+        # A transient failure (SQLite's file locked while another process sets up WAL or migrates, a
+        # PostgreSQL restart) runs the whole transaction again: migrations start from wherever it left off.
+        retry_transient(lambda: _in_transaction(engine, work, lock=lock))
     finally:
         if engine is not target:
             engine.dispose()
+
+
+def _in_transaction(engine: Engine, work: Callable[[Connection], None], *, lock: bool) -> None:
+    try:
+        connection = engine.connect()
+    except DBAPIError as exc:
+        raise to_store_error(exc, engine, connecting=True) from exc
+    with connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite and lock:
+            # Batch migrations copy and re-create tables: foreign keys must be off meanwhile, and
+            # this pragma is a no-op inside a transaction, so it is set before BEGIN.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
+            connection.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+        try:
+            with connection.begin():
+                if lock and connection.dialect.name == "postgresql":
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+                work(connection)
+        except DBAPIError as exc:
+            raise to_store_error(exc, engine) from exc
+        except CommandError as exc:  # e.g. the database is at a revision this version does not know
+            raise StoreError(
+                f"cannot migrate the results store at {safe_url(engine)}: {exc} "
+                f"(this prs-search knows revisions up to {head_revision()}; is the database newer?)"
+            ) from exc
+        finally:
+            if sqlite and lock:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
