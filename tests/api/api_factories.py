@@ -1,11 +1,7 @@
-"""Factories shared by the API tests: settings, a throw-away PostgreSQL database, store rows."""
+"""Factories shared by the API tests: settings and store rows."""
 
-import uuid
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy import URL, Engine, create_engine, text
-from sqlalchemy.pool import NullPool
 
 from api.settings import ApiSettings
 from prs_search.store import BestScheduleRecord, ResultsStore, SearchRecord, TrialRecord
@@ -18,42 +14,6 @@ def api_settings(url: str, home: Path, **overrides: Any) -> ApiSettings:
     """Settings for a test app: its own database and home, a token, and no background runs."""
     fields: dict[str, Any] = {"database_url": url, "home": home, "api_token": TOKEN, "api_runner": "none"}
     return ApiSettings(_env_file=None, **{**fields, **overrides})  # type: ignore[call-arg]
-
-
-class PostgresDatabase:
-    """One throw-away database on the test server."""
-
-    def __init__(self, admin: Engine, server_url: URL) -> None:
-        self.admin = admin
-        self.name = f"prs_api_test_{uuid.uuid4().hex[:16]}"
-        self.url = server_url.set(database=self.name).render_as_string(hide_password=False)
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
-        self.engine = create_engine(self.url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-
-    def reset(self) -> str:
-        """An empty schema; returns the database URL."""
-        self._terminate_others()
-        with self.engine.connect() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        return self.url
-
-    def drop(self) -> None:
-        self.engine.dispose()
-        self._terminate_others()
-        with self.admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}"'))
-
-    def _terminate_others(self) -> None:
-        with self.admin.connect() as conn:
-            conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :name AND pid <> pg_backend_pid()"
-                ),
-                {"name": self.name},
-            )
 
 
 class Rows:

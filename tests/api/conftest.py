@@ -1,8 +1,6 @@
 """Fixtures for the API tests: settings, databases (SQLite file; PostgreSQL), store rows, clients.
 
-PostgreSQL: `PRS_TEST_POSTGRES_URL`, else postgres@127.0.0.1:5432/test. A fresh database
-`prs_api_test_<uuid>` is created for the test session and dropped at its end; each test using it starts
-from an empty schema. Unreachable server: those tests are skipped, or fail when `CI` is set.
+PostgreSQL: the session's `postgres_db` (tests/conftest.py); each test using it starts from an empty schema.
 """
 
 import os
@@ -11,15 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_factories import PostgresDatabase, Rows, api_settings
+from api_factories import Rows, api_settings
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import DBAPIError
 
 from api.main import create_app
-from prs_search.store import ResultsStore, parse_url, safe_url
-
-DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+from prs_search.store import ResultsStore
 
 
 @pytest.fixture(autouse=True)
@@ -38,34 +32,12 @@ def sqlite_url(tmp_path: Path) -> str:
 # -- PostgreSQL -------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def postgres_db() -> Iterator[PostgresDatabase]:
-    server_url = parse_url(os.environ.get("PRS_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL)
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except DBAPIError as exc:
-        admin.dispose()
-        message = f"PostgreSQL is not reachable at {safe_url(server_url)}: {type(exc.orig).__name__}"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message} (CI must provide PostgreSQL; set PRS_TEST_POSTGRES_URL)")
-        pytest.skip(message)
-    database = PostgresDatabase(admin, server_url)
-    try:
-        yield database
-    finally:
-        database.drop()
-        admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def backend_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
     """The URL of an empty database on each backend."""
     if request.param == "sqlite":
         return sqlite_url
-    database: PostgresDatabase = request.getfixturevalue("postgres_db")
-    return database.reset()
+    return str(request.getfixturevalue("postgres_db").reset())
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ token, and a private PostgreSQL server that a test may restart.
   second node (`ray start --address ... --block`, 1 CPU), both with `RAY_AUTH_MODE=token` and a fresh
   token, each in its own process group; stopped after the session (their `ray start --block`
   parents take their Ray processes down; what is left of the groups is killed), also when a test fails.
-- `postgres_url` (module): a fresh database on the shared PostgreSQL server, from tests/search.
+- `postgres_url` (module): a fresh database on the shared PostgreSQL server (tests/conftest.py).
 - `private_postgres` (module): an own PostgreSQL server (initdb into a temporary folder, a free
   port), so that restarting it disturbs no other test or service on this machine; removed afterwards.
   Without the PostgreSQL server binaries: skipped, or a failure when `CI` is set.
@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from search.conftest import postgres_url  # noqa: F401  (the fixture, shared with tests/search)
 from search.helpers import cli_env
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError

@@ -1,0 +1,98 @@
+"""Fixtures every test folder shares: throw-away PostgreSQL databases.
+
+The server: `PRS_TEST_POSTGRES_URL`, else postgres@127.0.0.1:5432/test. Databases `prs_test_<uuid>`
+are created through an AUTOCOMMIT admin connection and dropped afterwards. An unreachable server skips
+the PostgreSQL tests, or fails them when `CI` is set (CI must provide PostgreSQL).
+"""
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import URL, Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
+
+from prs_search.store import parse_url, safe_url
+from prs_search.store.db import describe
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+class PostgresDatabase:
+    """One throw-away database on the test server."""
+
+    def __init__(self, admin: Engine, server_url: URL) -> None:
+        self.admin = admin
+        self.name = f"prs_test_{uuid.uuid4().hex[:16]}"
+        self.url_obj = server_url.set(database=self.name)
+        self.url = self.url_obj.render_as_string(hide_password=False)
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+        self.engine = create_engine(self.url_obj, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+
+    def reset(self) -> str:
+        """Drop everything (our tables, Optuna's, version tables): an empty schema; returns the URL."""
+        self.terminate_others()
+        with self.engine.connect() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        return self.url
+
+    def terminate_others(self) -> None:
+        """Close every other session on this database (as a server restart would), e.g. pooled ones."""
+        with self.admin.connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": self.name},
+            )
+
+    def drop(self) -> None:
+        self.engine.dispose()
+        self.terminate_others()
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}"'))
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[tuple[Engine, URL]]:
+    """An AUTOCOMMIT connection pool to the test server, and the server's URL."""
+    server_url = parse_url(os.environ.get("PRS_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL)
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except DBAPIError as exc:
+        admin.dispose()
+        message = f"PostgreSQL is not reachable at {safe_url(server_url)}: {describe(exc)}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message} (CI must provide PostgreSQL; set PRS_TEST_POSTGRES_URL)")
+        pytest.skip(message)
+    try:
+        yield admin, server_url
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_db(postgres_admin: tuple[Engine, URL]) -> Iterator[PostgresDatabase]:
+    """One database for the session; a test that uses it calls `reset()` first."""
+    database = PostgresDatabase(*postgres_admin)
+    try:
+        yield database
+    finally:
+        database.drop()
+
+
+@pytest.fixture(scope="module")
+def postgres_url(postgres_admin: tuple[Engine, URL]) -> Iterator[str]:
+    """The URL of a fresh, empty database of its own for a module's tests (a search's, say)."""
+    database = PostgresDatabase(*postgres_admin)
+    try:
+        yield database.url
+    finally:
+        database.drop()
