@@ -97,9 +97,12 @@ def downgrade(target: str | URL | Engine, revision: str) -> None:
 def _with_connection(target: str | URL | Engine, work: Callable[[Connection], None], *, lock: bool = True) -> None:
     engine = target if isinstance(target, Engine) else make_engine(target)
     try:
-        # A transient failure (SQLite's file locked while another process sets up WAL or migrates, a
-        # PostgreSQL restart) runs the whole transaction again: migrations start from wherever it left off.
-        retry_transient(lambda: _in_transaction(engine, work, lock=lock))
+        if engine.dialect.name == "sqlite":
+            # The file can be locked for a moment while another process creates it (WAL set-up) or
+            # migrates it: the whole transaction again, from the revision the database has reached by then.
+            retry_transient(lambda: _in_transaction(engine, work, lock=lock))
+        else:  # PostgreSQL upgrades queue on an advisory lock; an unreachable server is reported at once
+            _in_transaction(engine, work, lock=lock)
     finally:
         if engine is not target:
             engine.dispose()
