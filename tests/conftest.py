@@ -1,4 +1,4 @@
-"""Fixtures every test folder shares: throw-away PostgreSQL databases.
+"""What every test folder shares: throw-away PostgreSQL databases, and Hypothesis's CI profile.
 
 The server: `PRS_TEST_POSTGRES_URL`, else postgres@127.0.0.1:5432/test. Databases `prs_test_<uuid>`
 are created through an AUTOCOMMIT admin connection and dropped afterwards. An unreachable server skips
@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import URL, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
@@ -18,6 +19,12 @@ from prs_search.store import parse_url, safe_url
 from prs_search.store.db import describe
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+# In CI the property-based tests (the API fuzzer among them) draw the same examples on every run, so a
+# red CI means the change broke something; on developers' machines they keep exploring new inputs.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 class PostgresDatabase:
