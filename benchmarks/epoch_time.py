@@ -19,7 +19,7 @@ import torch
 
 from prs_search.data import DeviceLoader, load_dataset, make_splits, make_synthetic
 from prs_search.schedule import Schedule
-from prs_search.train import TrainConfig, build_model, compile_blocks, default_device, make_optimizer
+from prs_search.train import TrainConfig, autocast, build_model, compile_blocks, default_device, make_optimizer
 
 
 def time_epochs(config: TrainConfig, splits, attention: tuple[bool, ...], repeats: int) -> list[float]:
@@ -37,7 +37,7 @@ def time_epochs(config: TrainConfig, splits, attention: tuple[bool, ...], repeat
     for _ in range(repeats + 1):  # the first epoch warms up kernels and allocator
         start = time.perf_counter()
         for x, y in loader:
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            with autocast(device):
                 loss = torch.nn.functional.cross_entropy(model(x).float(), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

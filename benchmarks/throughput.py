@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from prs_search.model import HybridViT, create_model
-from prs_search.train import compile_blocks, default_device
+from prs_search.train import autocast, compile_blocks, default_device
 
 PEAK_BF16_TFLOPS = {"H100": 989.4, "H200": 989.4}  # dense, SXM, from NVIDIA's data sheets
 IMG_SIZE, CHANNELS, CLASSES = 32, 3, 100  # CIFAR-100
@@ -51,7 +51,7 @@ def train_step(model: nn.Module, device: torch.device, batch: int) -> Callable[[
     y = torch.randint(0, CLASSES, (batch,), device=device)
 
     def step() -> None:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with autocast(device):
             loss = nn.functional.cross_entropy(model(x).float(), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -177,7 +177,8 @@ def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]
     return factor
 
 
-def _autocast(device: torch.device) -> torch.autocast:
+def autocast(device: torch.device) -> torch.autocast:
+    """bf16 autocast on CUDA; a no-op elsewhere (the one precision policy of training and benchmarks)."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
@@ -189,7 +190,7 @@ def evaluate(model: nn.Module, data: ImageData, splits: Splits, device: torch.de
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     for x, y in loader:
-        with _autocast(device):
+        with autocast(device):
             logits = model(x)
         loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
         correct += (logits.argmax(dim=1) == y).sum()
@@ -233,7 +234,7 @@ def train(
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen = 0
         for x, y in loader:
-            with _autocast(device):
+            with autocast(device):
                 logits = model(x)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
