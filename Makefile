@@ -18,12 +18,13 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 quickstart: setup
-	$(VENV)/bin/prs-search run --dataset digits --fraction 1 --budget 12 --epochs 6 --space monotone
+	$(VENV)/bin/prs-search run --dataset digits --fraction 1 --budget 12 --epochs 10 --space monotone
 
-test: setup
-	$(VENV)/bin/ruff check prs_search api tests benchmarks
-	$(VENV)/bin/mypy prs_search/store
+# Lint, format, types (the whole package, api/ included), then the suite.
+test: lint
 	$(VENV)/bin/pytest -q
 
 lint: setup
-	$(VENV)/bin/ruff format --check prs_search api tests benchmarks
+	$(VENV)/bin/ruff check prs_search api search_spaces tests benchmarks
+	$(VENV)/bin/ruff format --check prs_search api search_spaces tests benchmarks
+	$(VENV)/bin/mypy prs_search api search_spaces

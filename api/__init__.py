@@ -1,1 +1,1 @@
-"""The prs-search REST API (FastAPI): `api.main.create_app` builds it."""
+"""The prs-search REST API (FastAPI), installed as `prs_search.api`: `prs_search.api.main.create_app` builds it."""

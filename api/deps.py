@@ -13,10 +13,11 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.launcher import Launcher
-from api.settings import ApiSettings
 from prs_search.errors import StoreError
 from prs_search.store import ResultsStore
+
+from .launcher import Launcher
+from .settings import ApiSettings
 
 log = logging.getLogger(__name__)
 

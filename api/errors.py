@@ -16,8 +16,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from prs_search.errors import ClusterError, ConfigError, DatasetError, PRSError, StoreError
-from prs_search.recommend import NotFoundError
+from prs_search.errors import ClusterError, ConfigError, DatasetError, NotFoundError, PRSError, StoreError
 
 log = logging.getLogger(__name__)
 

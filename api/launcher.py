@@ -1,11 +1,11 @@
 """Starting searches for `POST /v1/searches`: `prs-search run` in a background process.
 
-The API never runs Ray or training in its own process. A search request becomes the command line
-`prs-search run --dataset=... --name=NAME ...` started in its own session (it outlives the API), with
-`PRS_DATABASE_URL` set to the API's database (and `RAY_ADDRESS` from the settings), output appended to
-`<runs dir>/NAME.log`. The search row appears in the database once the run has loaded its data and
-built its model (seconds to minutes); until then `Launcher.describe(NAME)` says it is starting, or how
-the process ended if it failed early.
+The API never runs Ray or training in its own process. The validated `SearchRequest` is handed, whole and
+as JSON, to `prs-search run-request JSON` (what `prs-search run` does, for a request instead of options),
+started in its own session (it outlives the API), with `PRS_DATABASE_URL` set to the API's database (and
+`RAY_ADDRESS` from the settings), output appended to `<runs dir>/NAME.log`. The search row appears in the
+database once the run has loaded its data and built its model (seconds to minutes); until then
+`Launcher.describe(NAME)` says it is starting, or how the process ended if it failed early.
 
 Runner `none` (`PRS_API_RUNNER=none`) validates and records the request in the same way but starts
 nothing: for tests and dry runs.
@@ -22,14 +22,16 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from api.errors import ConflictError
-from api.settings import Runner
+from prs_search.schemas import SearchRequest
+
+from .errors import ConflictError
+from .settings import Runner
 
 log = logging.getLogger(__name__)
 
 LOG_TAIL_BYTES = 4096
+RUN_REQUEST = "run-request"  # the hidden `prs-search` command that runs one JSON request
 # Environment the child must not inherit (it needs the database, not the API's credentials).
 _PRIVATE_ENV = ("PRS_API_TOKEN",)
 
@@ -80,20 +82,16 @@ class Launcher:
         self._launches: dict[str, Launch] = {}
         self._lock = threading.Lock()
 
-    def command(self, options: dict[str, Any]) -> list[str]:
-        """The command line for `prs-search run` with these options (None values left out, booleans as flags)."""
-        args = [self.program[0], *self.program[1:], "run"]
-        for key, value in options.items():
-            flag = f"--{key.replace('_', '-')}"
-            if value is None or value is False:  # an unset option, or a flag left off
-                continue
-            args.append(flag if value is True else f"{flag}={value}")
-        return args
+    def command(self, request: SearchRequest) -> list[str]:
+        """The command line that runs `request`: the request itself travels, as one JSON argument."""
+        return [*self.program, RUN_REQUEST, request.model_dump_json()]
 
-    def launch(self, name: str, options: dict[str, Any]) -> Launch:
-        """Start (or, runner `none`, only record) the search `name`; `options` are `prs-search run`'s.
+    def launch(self, name: str, request: SearchRequest) -> Launch:
+        """Start (or, runner `none`, only record) the search `name` that `request` asks for.
         A launch of the same name that has not exited -> `ConflictError`."""
-        command = self.command({**options, "name": name})
+        # The base model, named: the child validates it again as a plain SearchRequest.
+        named = SearchRequest.model_validate({**request.model_dump(mode="json"), "name": name})
+        command = self.command(named)
         launch = Launch(name=name, runner=self.runner, command=command, accepted_at=datetime.now(UTC))
         with self._lock:
             self._reap()

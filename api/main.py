@@ -1,6 +1,7 @@
 """The FastAPI app: `create_app(settings)` builds it; nothing (engine, settings) exists at import time.
 
-Serve it with `prs-search serve`, or `uvicorn --factory api.main:create_app`.
+Serve it with `prs-search serve`, or `uvicorn --factory prs_search.api.main:create_app` (the folder api/
+installs as the package `prs_search.api`).
 """
 
 import logging
@@ -11,12 +12,13 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 import prs_search
-from api.deps import StoreHolder
-from api.errors import install_error_handlers
-from api.launcher import Launcher
-from api.routes import api_router
-from api.settings import ApiSettings, load_settings
 from prs_search.store import parse_url
+
+from .deps import StoreHolder
+from .errors import install_error_handlers
+from .launcher import Launcher
+from .routes import api_router
+from .settings import ApiSettings, load_settings
 
 log = logging.getLogger(__name__)
 

@@ -1,38 +1,34 @@
 """Request and response bodies, one group per resource, each with an OpenAPI example.
 
-Responses are built from the store's frozen records (`from_attributes`) or from
-`Recommendation.to_dict()`; nothing here talks to the database.
+The bodies are the project's own records and search request (`prs_search.schemas`, `prs_search.recommend`)
+or thin subclasses of them that add the examples OpenAPI shows, and the list envelopes (`{data, count}`);
+nothing here talks to the database.
 """
 
 from datetime import datetime
 from enum import Enum
-from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
+from prs_search.search_spaces import builtin_spaces
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-import prs_search
-from prs_search.store import SearchStatus, TrialState
+from prs_search.recommend import Provenance, Recommendation
+from prs_search.schemas import (
+    DatasetSummary,
+    EpochPublic,
+    SearchDetail,
+    SearchPublic,
+    SearchRequest,
+    TrialPublic,
+)
 
-SPACES_DIR = Path(prs_search.__file__).parent / "search_spaces"
 # The built-in search spaces, listed when this module is imported (no torch import: only file names).
-SpaceName = Enum("SpaceName", {p.stem: p.stem for p in sorted(SPACES_DIR.glob("*.yaml"))}, type=str)  # type: ignore[misc]
+SpaceName = Enum("SpaceName", {name: name for name in builtin_spaces()}, type=str)  # type: ignore[misc]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$"
-DATASET_PATTERN = r"^(imagefolder:[^\x00-\x1f]{1,116}|[A-Za-z0-9][A-Za-z0-9_.\-]{0,127})$"
-PRESET_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 # Free text in a query or path (a dataset to look up, a search id or name): no control characters and
 # not blank, which the store refuses (a schema that admitted it would promise an answer it cannot give).
 TEXT_PATTERN = r"^[^\x00-\x1f]*[^\s\x00-\x1f][^\x00-\x1f]*$"
-MAX_INT32 = 2**31 - 1
-
-INT_FIELDS = ("budget", "num_samples", "epochs", "max_concurrent", "grace_period", "reduction_factor", "seed")
 _STAMP = "2025-01-01T12:00:00+00:00"
-
-
-class Out(BaseModel):
-    """Response models read the store's records by attribute."""
-
-    model_config = ConfigDict(from_attributes=True)
 
 
 # -- errors -----------------------------------------------------------------------------------------
@@ -76,16 +72,14 @@ class HealthOut(BaseModel):
     )  # fmt: skip
 
 
+# Response models that add nothing to a record are subclasses all the same: the OpenAPI document names
+# its schemas after the classes, and keeps the names it has always had (DatasetOut, TrialOut, ...).
+
 # -- datasets ---------------------------------------------------------------------------------------
 
 
-class DatasetOut(Out):
-    dataset: str
-    sizes: list[int] = Field(description="Every searched size (num_samples), ascending.")
-    searches: int
-    trials: int = Field(description="Trials of all its searches, every state.")
-    complete_trials: int
-    best_sizes: list[int] = Field(description="Sizes with a finished search, i.e. a stored best schedule.")
+class DatasetOut(DatasetSummary):
+    pass
 
 
 class DatasetsOut(BaseModel):
@@ -105,30 +99,12 @@ class DatasetsOut(BaseModel):
 # -- recommendation ---------------------------------------------------------------------------------
 
 
-class ProvenanceOut(BaseModel):
-    search_id: int
-    search_name: str
-    trial_id: int
-    num_samples: int
-    val_acc: float
-    weight: float = Field(description="Share in the answer: 1.0, or 1 - t and t when interpolated.")
+class ProvenanceOut(Provenance):
+    pass
 
 
-class RecommendationOut(BaseModel):
-    dataset: str
-    num_samples: int = Field(description="The size answered for (derived from `fraction` when that was asked).")
-    fraction: float | None
-    method: Literal["exact", "nearest", "interpolated"]
-    schedule: list[int] = Field(description="Switch epoch per layer: 0 = attention from the start, E = conv only.")
-    epochs: int
-    model: str
-    stem: str
-    val_acc: float = Field(description="Expected validation accuracy (interpolated like the schedule).")
-    test_acc: float | None = Field(description="Measured test accuracy; only for `exact`.")
-    warning: str | None
-    searched_sizes: list[int]
-    provenance: list[ProvenanceOut]
-    trials_backing: int = Field(description="Trials (every state) of the searches the answer comes from.")
+class RecommendationOut(Recommendation):
+    provenance: tuple[ProvenanceOut, ...]  # the same field, under the response model's name
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -157,21 +133,8 @@ class TrialCountsOut(BaseModel):
     FAIL: int = 0
 
 
-class TrialOut(Out):
-    id: int
-    search_id: int
-    trial_key: str
-    optuna_number: int | None
-    schedule: list[int]
-    params: dict[str, Any]
-    state: TrialState
-    val_acc: float | None = Field(description="Validation accuracy of its latest epoch.")
-    best_val_acc: float | None
-    epochs_run: int
-    seconds: float
-    started_at: datetime
-    finished_at: datetime | None
-    error: str | None
+class TrialOut(TrialPublic):
+    pass
 
 
 _TRIAL_EXAMPLE: dict[str, JsonValue] = {
@@ -194,16 +157,8 @@ class TrialsOut(BaseModel):
     )  # fmt: skip
 
 
-class EpochOut(Out):
-    epoch: int
-    val_acc: float
-    val_loss: float | None
-    train_loss: float | None
-    train_acc: float | None
-    seconds: float
-    lr: float | None
-    attention_layers: int
-    recorded_at: datetime
+class EpochOut(EpochPublic):
+    pass
 
 
 class EpochsOut(BaseModel):
@@ -211,26 +166,8 @@ class EpochsOut(BaseModel):
     count: int
 
 
-class SearchOut(Out):
-    id: int
-    name: str
-    dataset: str
-    num_samples: int
-    fraction: float | None
-    space: str
-    budget: int
-    epochs: int
-    model: str
-    stem: str
-    seed: int
-    status: SearchStatus
-    study_name: str = Field(description="The Optuna study (same database; open it in optuna-dashboard).")
-    created_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None
-    test_acc: float | None
-    test_trial_id: int | None
-    error: str | None
+class SearchOut(SearchPublic):
+    pass
 
 
 _SEARCH_EXAMPLE: dict[str, JsonValue] = {
@@ -248,19 +185,15 @@ class SearchesOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"data": [_SEARCH_EXAMPLE], "count": 1}]})
 
 
-class SearchDetailOut(SearchOut):
+class SearchDetailOut(SearchDetail):
     """One search with its live state: trials by state, progress and the best trial so far."""
 
-    space_config: dict[str, Any]
-    architecture: dict[str, Any] = Field(alias="model_config", description="The model's settings (depth, dim, ...).")
-    ray_address: str | None
     trial_counts: TrialCountsOut
     trials_finished: int = Field(description="COMPLETE + PRUNED + FAIL.")
     progress: float = Field(description="trials_finished / budget, in [0, 1].")
     best_trial: TrialOut | None = Field(description="The COMPLETE trial with the best final val_acc so far.")
 
     model_config = ConfigDict(
-        populate_by_name=True,
         json_schema_extra={
             "examples": [
                 {**_SEARCH_EXAMPLE, "space_config": {"name": "monotone", "schedule": "monotone"},
@@ -272,12 +205,11 @@ class SearchDetailOut(SearchOut):
     )  # fmt: skip
 
 
-class SearchCreate(BaseModel):
+class SearchCreate(SearchRequest):
     """`prs-search run`'s options. Give at most one of `fraction` and `num_samples` (neither: the whole
     training split). The search runs in the background; its name is generated unless given."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {"dataset": "cifar100", "budget": 50, "fraction": 0.1, "space": "monotone", "epochs": 10,
@@ -291,47 +223,15 @@ class SearchCreate(BaseModel):
         },
     )  # fmt: skip
 
-    # Numbers are strict: true is not 1 and "3" is not 3 (only 3.0 is, see _whole_number).
-    dataset: str = Field(
-        pattern=DATASET_PATTERN, max_length=128,
-        description="digits, synthetic, cifar10, cifar100 or imagefolder:PATH (a folder on the server).",
-    )  # fmt: skip
-    budget: int = Field(strict=True, ge=1, le=100_000, description="Number of trials.")
-    fraction: float | None = Field(default=None, strict=True, gt=0.0, le=1.0, allow_inf_nan=False)
-    num_samples: int | None = Field(default=None, strict=True, ge=1, le=MAX_INT32)
-    space: SpaceName = Field(
+    # Over HTTP: only the built-in spaces (no paths on the server), and names that are safe file names
+    # (the launcher writes NAME.log).
+    space: SpaceName = Field(  # type: ignore[assignment]
         default=SpaceName("monotone"),
         description="A built-in search space (custom YAML files: add them to the built-in folder, or use the CLI).",
     )
-    epochs: int = Field(default=10, strict=True, ge=1, le=10_000)
-    model: str = Field(default="tiny", pattern=PRESET_PATTERN)
-    stem: Literal["conv", "patch"] = "conv"
-    gpus_per_trial: float = Field(default=0.0, strict=True, ge=0.0, le=64.0, allow_inf_nan=False)
-    cpus_per_trial: float = Field(default=1.0, strict=True, gt=0.0, le=1024.0, allow_inf_nan=False)
-    max_concurrent: int | None = Field(default=None, strict=True, ge=1, le=100_000)
-    grace_period: int | None = Field(default=None, strict=True, ge=1, le=10_000)
-    reduction_factor: int = Field(default=3, strict=True, ge=2, le=100)
-    seed: int = Field(default=0, strict=True, ge=0, le=MAX_INT32)
-    compile: bool = Field(default=False, strict=True, description="torch.compile each block (pays on GPUs).")
     name: str | None = Field(
         default=None, pattern=NAME_PATTERN, description="Default: DATASET-SIZE-SPACE-TIMESTAMP-RANDOM."
     )
-
-    @field_validator(*INT_FIELDS, mode="before")
-    @classmethod
-    def _whole_number(cls, value: object) -> object:
-        """JSON Schema's integers include 3.0; strict otherwise (no true, no "3")."""
-        return int(value) if isinstance(value, float) and value.is_integer() else value
-
-    @model_validator(mode="after")
-    def _one_size(self) -> "SearchCreate":
-        if self.fraction is not None and self.num_samples is not None:
-            raise ValueError("give either fraction or num_samples, not both")
-        return self
-
-    def run_options(self) -> dict[str, Any]:
-        """The options of `prs-search run` (name excluded: the launcher sets it)."""
-        return self.model_dump(mode="json", exclude={"name"})
 
 
 class SearchLaunchOut(BaseModel):

@@ -2,14 +2,16 @@
 
 import re
 import secrets
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Literal
 
 import prs_search
-from api.errors import ConflictError
-from api.launcher import Launcher
-from api.schemas import (
+from prs_search.errors import NotFoundError, StoreError
+from prs_search.store import ResultsStore, SearchRecord, SearchStatus, TrialState
+
+from .errors import ConflictError
+from .launcher import Launcher
+from .schemas import (
     DatasetOut,
     DatasetsOut,
     EpochOut,
@@ -24,10 +26,7 @@ from api.schemas import (
     TrialOut,
     TrialsOut,
 )
-from api.settings import ApiSettings
-from prs_search.errors import StoreError
-from prs_search.recommend import NotFoundError
-from prs_search.store import ResultsStore, SearchRecord, SearchStatus, TrialState
+from .settings import ApiSettings
 
 SEARCHES_PATH = "/v1/searches"
 
@@ -59,13 +58,13 @@ def list_datasets(store: ResultsStore) -> DatasetsOut:
 def list_searches(
     store: ResultsStore, offset: int, limit: int, dataset: str | None, status: SearchStatus | None
 ) -> SearchesOut:
-    rows, total = store.list_searches(offset, limit, dataset=dataset, status=status)
+    rows, total = store.list_searches(offset=offset, limit=limit, dataset=dataset, status=status)
     return SearchesOut(data=[SearchOut.model_validate(r) for r in rows], count=total)
 
 
 def find_search(store: ResultsStore, launcher: Launcher, key: str) -> SearchRecord:
     """A search by id or name; 404 (saying so when this API started it and it has not registered yet)."""
-    search = store.get_search(key)
+    search = store.get_search(name_or_id=key)
     if search is None:
         raise NotFoundError(launcher.describe(key) or f"no search with id or name {key!r}")
     return search
@@ -74,10 +73,10 @@ def find_search(store: ResultsStore, launcher: Launcher, key: str) -> SearchReco
 def search_detail(store: ResultsStore, search: SearchRecord) -> SearchDetailOut:
     counts = _counts(store, search.id)
     finished = counts.COMPLETE + counts.PRUNED + counts.FAIL
-    best = store.best_trial(search.id)
+    best = store.best_trial(search_id=search.id)
     return SearchDetailOut.model_validate(
         {
-            **asdict(search),
+            **search.model_dump(),
             "trial_counts": counts,
             "trials_finished": finished,
             "progress": min(finished / search.budget, 1.0),
@@ -89,24 +88,24 @@ def search_detail(store: ResultsStore, search: SearchRecord) -> SearchDetailOut:
 def list_trials(
     store: ResultsStore, search: SearchRecord, offset: int, limit: int, state: TrialState | None
 ) -> TrialsOut:
-    rows, total = store.list_trials(search.id, offset, limit, state=state)
+    rows, total = store.list_trials(search_id=search.id, offset=offset, limit=limit, state=state)
     return TrialsOut(data=[TrialOut.model_validate(r) for r in rows], count=total, counts=_counts(store, search.id))
 
 
 def list_epochs(store: ResultsStore, search: SearchRecord, trial_id: int) -> EpochsOut:
-    trial = store.get_trial(trial_id)
+    trial = store.get_trial(trial_id=trial_id)
     if trial is None or trial.search_id != search.id:
         raise NotFoundError(f"search {search.name!r} has no trial with id {trial_id}")
-    data = [EpochOut.model_validate(e) for e in store.epoch_metrics(trial_id)]
+    data = [EpochOut.model_validate(e) for e in store.epoch_metrics(trial_id=trial_id)]
     return EpochsOut(data=data, count=len(data))
 
 
 def start_search(store: ResultsStore, launcher: Launcher, body: SearchCreate) -> SearchLaunchOut:
     """Accept a search: a free name (given or generated), then the launcher starts `prs-search run`."""
     name = body.name or default_name(body)
-    if store.get_search(name) is not None:
+    if store.get_search(name_or_id=name) is not None:
         raise ConflictError(f"a search named {name!r} exists; choose another name (or resume it with the CLI)")
-    launch = launcher.launch(name, body.run_options())
+    launch = launcher.launch(name, body)
     return SearchLaunchOut(
         name=name, state="accepted" if launch.process is None else "starting", runner=launch.runner,
         pid=launch.pid, accepted_at=launch.accepted_at, location=f"{SEARCHES_PATH}/{name}",
@@ -123,4 +122,4 @@ def default_name(body: SearchCreate) -> str:
 
 
 def _counts(store: ResultsStore, search_id: int) -> TrialCountsOut:
-    return TrialCountsOut(**{str(state): n for state, n in store.trial_counts(search_id).items()})
+    return TrialCountsOut(**{str(state): n for state, n in store.trial_counts(search_id=search_id).items()})

@@ -6,7 +6,7 @@
 1. Fills the database (it must be empty, or pass --reuse) with realistic rows through `ResultsStore`:
    DATASETS datasets x SIZES finished searches, each with TRIALS trials (a third COMPLETE with every
    epoch, the rest pruned early) and a best schedule.
-2. Starts `uvicorn --factory api.main:create_app` (read-only) on loopback, in its own process.
+2. Starts `uvicorn --factory prs_search.api.main:create_app` (read-only) on loopback, in its own process.
 3. Runs CLIENTS client processes (multiprocessing), each one keep-alive httpx connection sending
    requests back to back for DURATION seconds, sizes drawn at random (exact, interpolated and nearest
    answers all occur). Warm-up requests are not counted.
@@ -43,25 +43,34 @@ def fill(store: ResultsStore, datasets: int, trials: int, seed: int = 0) -> int:
         for size in SIZES:
             name = f"{dataset}-{size}"
             search = store.create_search(
-                name, dataset, size, size / 50000, "monotone", {"schedule": "monotone"}, trials, EPOCHS, "tiny",
-                {"preset": "tiny", "depth": DEPTH}, "conv", 0, f"prs-{name}",
+                name=name, dataset=dataset, num_samples=size, fraction=size / 50000, space="monotone",
+                space_config={"schedule": "monotone"}, budget=trials, epochs=EPOCHS, model="tiny",
+                model_config={"preset": "tiny", "depth": DEPTH}, stem="conv", seed=0, study_name=f"prs-{name}",
             )  # fmt: skip
-            store.set_search_status(search.id, "running")
+            store.set_search_status(search_id=search.id, status="running")
             for t in range(trials):
                 schedule = sorted((rng.randint(0, EPOCHS) for _ in range(DEPTH)), reverse=True)
                 key = str(t)
-                store.start_trial(search.id, key, schedule, {f"e{i}": e for i, e in enumerate(schedule)}, t)
+                store.start_trial(
+                    search_id=search.id, trial_key=key, schedule=schedule,
+                    params={f"e{i}": e for i, e in enumerate(schedule)}, optuna_number=t,
+                )  # fmt: skip
                 complete = t % 3 == 0
                 for epoch in range(EPOCHS if complete else 2):
                     acc = 0.1 + 0.05 * epoch + 0.02 * rng.random()
-                    store.record_epoch(search.id, key, epoch, {"val_acc": acc, "train_loss": 2.0, "seconds": 1.0})
-                store.finish_trial(search.id, key, "COMPLETE" if complete else "PRUNED")
+                    store.record_epoch(
+                        search_id=search.id,
+                        trial_key=key,
+                        epoch=epoch,
+                        metrics={"val_acc": acc, "train_loss": 2.0, "seconds": 1.0},
+                    )
+                store.finish_trial(search_id=search.id, trial_key=key, state="COMPLETE" if complete else "PRUNED")
                 written += 1
-            best = store.best_trial(search.id)
+            best = store.best_trial(search_id=search.id)
             assert best is not None
-            store.set_test_result(search.id, best.id, (best.val_acc or 0.0) - 0.01)
-            store.update_best_schedule(search.id)
-            store.set_search_status(search.id, "finished")
+            store.set_test_result(search_id=search.id, trial_id=best.id, test_acc=(best.val_acc or 0.0) - 0.01)
+            store.update_best_schedule(search_id=search.id)
+            store.set_search_status(search_id=search.id, status="finished")
     return written
 
 
@@ -74,7 +83,7 @@ def free_port() -> int:
 def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PRS_DATABASE_URL": url, "PRS_API_WRITES_ENABLED": "false", "PRS_API_MIGRATE": "false"}
     command = [
-        sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1",
+        sys.executable, "-m", "uvicorn", "--factory", "prs_search.api.main:create_app", "--host", "127.0.0.1",
         "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log",
     ]  # fmt: skip
     server = subprocess.Popen(command, env=env, cwd=Path(__file__).resolve().parents[1])

@@ -22,7 +22,7 @@ import psutil
 import ray
 import torch
 
-from prs_search.search import SearchRequest, run_search
+from prs_search.search import SearchJob, run_search
 
 
 class UtilisationSampler(threading.Thread):
@@ -50,7 +50,7 @@ class UtilisationSampler(threading.Thread):
 
 def run_packed(args: argparse.Namespace, k: int, gpu: bool, folder: Path) -> tuple[int, float, float]:
     cpus = os.cpu_count() or 1
-    request = SearchRequest(
+    request = SearchJob(
         dataset="synthetic", num_samples=args.num_samples, budget=k * args.rounds, space="monotone",
         epochs=args.epochs, model=args.model, gpus_per_trial=1 / k if gpu else 0.0,
         cpus_per_trial=1.0 if gpu else cpus / k, max_concurrent=k, grace_period=args.epochs,

@@ -13,6 +13,7 @@ H100/H200; not reported on the CPU, where no meaningful peak is at hand).
 """
 
 import argparse
+import statistics
 import time
 from collections.abc import Callable
 
@@ -60,14 +61,7 @@ def train_step(model: nn.Module, device: torch.device, batch: int) -> Callable[[
     return step
 
 
-def measure(model: nn.Module, device: torch.device, batch: int, steps: int) -> tuple[float, float]:
-    """(images/s, FLOPs per image) of training steps; warm-up steps (and compilation) not timed."""
-    model.to(device).train()
-    step = train_step(model, device, batch)
-    for _ in range(3):
-        step()
-    with FlopCounterMode(display=False) as counter:
-        step()
+def timed(step: Callable[[], None], device: torch.device, steps: int) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     start = time.perf_counter()
@@ -75,13 +69,42 @@ def measure(model: nn.Module, device: torch.device, batch: int, steps: int) -> t
         step()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return steps * batch / (time.perf_counter() - start), counter.get_total_flops() / batch
+    return time.perf_counter() - start
 
 
-def variants(preset: str, compile_models: bool) -> list[tuple[str, nn.Module]]:
+def measure(
+    models: list[tuple[str, nn.Module]], device: torch.device, batch: int, steps: int, rounds: int
+) -> list[tuple[str, float, float, float]]:
+    """Per model: (name, median images/s, spread (max - min) / median, FLOPs per image).
+
+    The models take turns, `rounds` times, so a slow phase of the machine hits all of them alike;
+    warm-up steps (and compilation) are not timed.
+    """
+    step_fns, flops = [], []
+    for _, model in models:
+        model.to(device).train()
+        step = train_step(model, device, batch)
+        for _ in range(3):
+            step()
+        with FlopCounterMode(display=False) as counter:
+            step()
+        step_fns.append(step)
+        flops.append(counter.get_total_flops() / batch)
+    rates: list[list[float]] = [[] for _ in models]
+    for _ in range(rounds):
+        for i, step in enumerate(step_fns):
+            rates[i].append(steps * batch / timed(step, device, steps))
+    out = []
+    for (name, _), r, f in zip(models, rates, flops, strict=True):
+        median = statistics.median(r)
+        out.append((name, median, (max(r) - min(r)) / median, f))
+    return out
+
+
+def variants(preset: str, compile_models: bool, stem: str) -> list[tuple[str, nn.Module]]:
     out: list[tuple[str, nn.Module]] = []
     for mode in ("conv", "attention", "prs mix"):
-        model = create_model(preset, img_size=IMG_SIZE, in_chans=CHANNELS, num_classes=CLASSES)
+        model = create_model(preset, img_size=IMG_SIZE, in_chans=CHANNELS, num_classes=CLASSES, stem=stem)
         attention_layers = {"conv": 0, "attention": model.depth}.get(mode, model.depth // 2)
         flags = [i >= model.depth - attention_layers for i in range(model.depth)]  # later layers switch first
         model.set_attention_layers(flags)
@@ -99,25 +122,43 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", default="tiny,cifar_s,cifar_m")
     parser.add_argument("--batch-size", type=int, default=None, help="default: 256 on CUDA, 64 on the CPU")
-    parser.add_argument("--steps", type=int, default=None, help="timed steps (default: 50 on CUDA, 5 on the CPU)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per round (default: 20 on CUDA, 3 on CPU)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of timing, models taking turns (median)")
     parser.add_argument("--compile", action="store_true", help="torch.compile our blocks and the timm model")
+    parser.add_argument(
+        "--stem", default="patch", choices=("patch", "conv"),
+        help="our model's stem (default patch, as the timm ViT has: the comparison isolates the blocks)",
+    )  # fmt: skip
     parser.add_argument("--peak-tflops", type=float, default=None, help="the device's dense bf16 peak")
     args = parser.parse_args()
     device = default_device()
     cuda = device.type == "cuda"
-    batch, steps = args.batch_size or (256 if cuda else 64), args.steps or (50 if cuda else 5)
+    batch, steps = args.batch_size or (256 if cuda else 64), args.steps or (20 if cuda else 3)
     peak = device_peak(device, args.peak_tflops)
     name = torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"device: {name}, torch {torch.__version__}, batch {batch}, {steps} steps, compile {args.compile}")
-    print(f"{'preset':<9}{'mode':<11}{'images/s':>10}{'GFLOP/img':>11}{'TFLOP/s':>9}{'MFU':>7}{'vs timm':>9}")
+    print(
+        f"device: {name}, torch {torch.__version__}, batch {batch}, {args.rounds} rounds x {steps} steps, "
+        f"compile {args.compile}, stem {args.stem}"
+    )
+    header = (
+        ("preset", 9, "<"),
+        ("mode", 11, "<"),
+        ("images/s", 10, ">"),
+        ("spread", 8, ">"),
+        ("GFLOP/img", 11, ">"),
+    )
+    header += ("TFLOP/s", 9, ">"), ("MFU", 7, ">"), ("vs timm", 9, ">")
+    print("".join(f"{text:{align}{width}}" for text, width, align in header))
     for preset in args.presets.split(","):
-        rows = [(mode, *measure(model, device, batch, steps)) for mode, model in variants(preset, args.compile)]
+        rows = measure(variants(preset, args.compile, args.stem), device, batch, steps, args.rounds)
         timm_rate = rows[-1][1]
-        for mode, rate, flops in rows:
+        for mode, rate, spread, flops in rows:
             tflops = rate * flops / 1e12
             mfu = f"{100 * tflops / peak:.1f}%" if peak else "n/a"
-            ratio = rate / timm_rate
-            print(f"{preset:<9}{mode:<11}{rate:>10.0f}{flops / 1e9:>11.3f}{tflops:>9.2f}{mfu:>7}{ratio:>8.2f}x")
+            print(
+                f"{preset:<9}{mode:<11}{rate:>10.0f}{100 * spread:>7.0f}%{flops / 1e9:>11.3f}{tflops:>9.2f}{mfu:>7}"
+                f"{rate / timm_rate:>8.2f}x"
+            )
 
 
 if __name__ == "__main__":

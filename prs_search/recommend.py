@@ -17,28 +17,25 @@ were run with `--fraction` (their `num_samples / fraction`, from the one with th
 which pins T best). A dataset never searched with `--fraction` needs `num_samples`. Because log-size
 interpolation is scale-free, this is the same as interpolating in fraction space.
 
-No SQL here: everything comes through `ResultsStore`. The REST API and `prs-search recommend` both call
-`recommend` and serialise `Recommendation.to_dict()`, so they give the same answer.
+No SQL here: everything comes through `ResultsStore`. The REST API answers with the `Recommendation`
+that `recommend` returns and `prs-search recommend --json` prints its JSON, so they give the same answer.
 """
 
 import math
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-from prs_search.errors import ConfigError, PRSError
+from pydantic import Field
+
+from prs_search.errors import ConfigError, NotFoundError
 from prs_search.schedule import Schedule
-from prs_search.store import BestScheduleRecord, ResultsStore, SearchRecord
+from prs_search.schemas import BestScheduleRecord, Record, SwitchEpochs
+from prs_search.store import ResultsStore, SearchRecord
 
 Method = Literal["exact", "nearest", "interpolated"]
 SEARCHES_SCANNED = 1000  # searches of one dataset read to recover its training-split size
 
 
-class NotFoundError(PRSError):
-    """Nothing to answer from: an unknown dataset, or one without a finished search (HTTP 404)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Provenance:
+class Provenance(Record):
     """One stored best schedule the answer rests on."""
 
     search_id: int
@@ -46,43 +43,26 @@ class Provenance:
     trial_id: int
     num_samples: int
     val_acc: float
-    weight: float  # its share in the answer: 1.0, or 1 - t and t when interpolated
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "search_id": self.search_id, "search_name": self.search_name, "trial_id": self.trial_id,
-            "num_samples": self.num_samples, "val_acc": self.val_acc, "weight": self.weight,
-        }  # fmt: skip
+    weight: float = Field(description="Share in the answer: 1.0, or 1 - t and t when interpolated.")
 
 
-@dataclass(frozen=True, slots=True)
-class Recommendation:
+class Recommendation(Record):
     """The schedule to use for `num_samples` images of `dataset`, and what it rests on."""
 
     dataset: str
-    num_samples: int
+    num_samples: int = Field(description="The size answered for (derived from `fraction` when that was asked).")
     fraction: float | None  # as asked (num_samples was derived from it), else None
     method: Method
-    schedule: tuple[int, ...]
+    schedule: SwitchEpochs
     epochs: int
     model: str
     stem: str
-    val_acc: float  # expected validation accuracy (interpolated like the schedule)
-    test_acc: float | None  # only for `exact`, when the search measured it
+    val_acc: float = Field(description="Expected validation accuracy (interpolated like the schedule).")
+    test_acc: float | None = Field(description="Measured test accuracy; only for `exact`.")
     warning: str | None
     searched_sizes: tuple[int, ...]
     provenance: tuple[Provenance, ...]
-    trials_backing: int  # trials (every state) of the searches in `provenance`
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types; the REST response and `prs-search recommend --json` are exactly this."""
-        return {
-            "dataset": self.dataset, "num_samples": self.num_samples, "fraction": self.fraction,
-            "method": self.method, "schedule": list(self.schedule), "epochs": self.epochs,
-            "model": self.model, "stem": self.stem, "val_acc": self.val_acc, "test_acc": self.test_acc,
-            "warning": self.warning, "searched_sizes": list(self.searched_sizes),
-            "provenance": [p.to_dict() for p in self.provenance], "trials_backing": self.trials_backing,
-        }  # fmt: skip
+    trials_backing: int = Field(description="Trials (every state) of the searches the answer comes from.")
 
 
 def recommend(
@@ -98,7 +78,7 @@ def recommend(
     """
     dataset = _check_dataset(dataset)
     _check_size(num_samples, fraction)
-    rows = store.best_schedules(dataset)
+    rows = store.best_schedules(dataset=dataset)
     if not rows:
         raise NotFoundError(_nothing_found(store, dataset))
     if fraction is not None:
@@ -115,7 +95,7 @@ def recommend(
         epochs=first.epochs, model=first.model, stem=first.stem, val_acc=val_acc,
         test_acc=first.test_acc if method == "exact" else None, warning=warning, searched_sizes=sizes,
         provenance=tuple(_provenance(r, w) for r, w in weighted),
-        trials_backing=sum(sum(store.trial_counts(i).values()) for i in search_ids),
+        trials_backing=sum(sum(store.trial_counts(search_id=i).values()) for i in search_ids),
     )  # fmt: skip
 
 
@@ -246,4 +226,4 @@ def _check_size(num_samples: object, fraction: object) -> None:
             raise ConfigError(f"fraction must be in (0, 1], got {fraction!r}")
 
 
-__all__ = ["Method", "NotFoundError", "Provenance", "Recommendation", "recommend", "recommended_schedule"]
+__all__ = ["Method", "Provenance", "Recommendation", "recommend", "recommended_schedule"]

@@ -10,7 +10,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import torch
@@ -18,55 +18,29 @@ import torch.nn.functional as F
 from torch import nn
 
 from prs_search.data import DeviceLoader, ImageData, Splits
-from prs_search.errors import ConfigError
 from prs_search.model import HybridViT, create_model
+from prs_search.model.hybrid_vit import POSITION_PARAMS
+from prs_search.recipe import TrainConfig
 from prs_search.schedule import Schedule
 
 log = logging.getLogger(__name__)
 
 Status = Literal["completed", "diverged"]
+PROBE_IMAGES = 128  # validation images the per-layer statistics are measured on, every epoch
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines a trial besides its schedule and data (saved with every result)."""
+class LayerStats:
+    """What one layer computed at the end of an epoch, on a fixed probe of validation images.
 
-    model: str = "tiny"
-    stem: str = "conv"
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 3e-3
-    weight_decay: float = 0.05
-    warmup_epochs: float = 1.0
-    label_smoothing: float = 0.1
-    seed: int = 0
-    compile: bool = False
-    model_overrides: dict[str, Any] = field(default_factory=dict)
+    `attention_distance`: mean distance in tokens between a query and the keys it attends to, weighted
+    by attention (the ViT papers' measure; a 3x3 convolution has 1.07). `tap_mass`: mean attention on
+    the head's own convolution tap (1.0 = still the convolution). Both are None for a convolution.
+    """
 
-    def __post_init__(self) -> None:
-        """Reject values a trial could only fail on later (a space file sets them, or the CLI)."""
-        numbers = {
-            "epochs": (self.epochs, 1, int), "batch_size": (self.batch_size, 1, int), "lr": (self.lr, 0.0, float),
-            "weight_decay": (self.weight_decay, 0.0, float), "warmup_epochs": (self.warmup_epochs, 0.0, float),
-            "label_smoothing": (self.label_smoothing, 0.0, float), "seed": (self.seed, 0, int),
-        }  # fmt: skip
-        for name, (value, low, kind) in numbers.items():
-            if not _is_number(value, kind) or value < low:
-                raise ConfigError(f"{name} must be {_KIND_NAMES[kind]} >= {low}, got {value!r}")
-        if self.label_smoothing >= 1.0:
-            raise ConfigError(f"label_smoothing must be below 1, got {self.label_smoothing}")
-        if not isinstance(self.compile, bool):
-            raise ConfigError(f"compile must be true or false, got {self.compile!r}")
-
-
-_KIND_NAMES = {int: "an integer", float: "a number"}
-
-
-def _is_number(value: object, kind: type) -> bool:
-    """A finite int or float (a float field takes ints too; bools are not numbers here)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return False
-    return kind is float or isinstance(value, int)
+    mode: Literal["conv", "attention"]
+    attention_distance: float | None = None
+    tap_mass: float | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +54,7 @@ class EpochResult:
     seconds: float
     attention_layers: int
     switched: tuple[int, ...]
+    layers: tuple[LayerStats, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,9 +93,16 @@ class TrainResult:
             "test_acc": self.test_acc,
             "seconds": self.seconds,
             "error": self.error,
+            "layers": [asdict(layer) for layer in self.history[-1].layers] if self.history else [],
             "config": asdict(self.config),
             "history": [asdict(e) for e in self.history],
         }
+
+
+def epoch_result(fields: dict[str, Any]) -> EpochResult:
+    """An `EpochResult` back from `asdict()` (a checkpoint's history, a reported result)."""
+    layers = tuple(LayerStats(**layer) for layer in fields.get("layers", ()))
+    return EpochResult(**{**fields, "switched": tuple(fields["switched"]), "layers": layers})
 
 
 OnEpoch = Callable[[EpochResult, Callable[[], dict[str, Any]]], None]
@@ -156,15 +138,37 @@ def compile_blocks(model: HybridViT) -> None:
 
 
 def make_optimizer(model: HybridViT, config: TrainConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW; biases, norms, position terms and gates are not decayed (timm's convention)."""
-    skip = model.no_weight_decay()
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and n not in skip]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1 or n in skip]
+    """AdamW; biases, norms and the position terms are not decayed (timm's convention), and the position
+    terms learn at `position_lr_scale` x lr."""
+    named = list(model.named_parameters())
+    position = [p for n, p in named if n.endswith(POSITION_PARAMS)]
+    others = [(n, p) for n, p in named if not n.endswith(POSITION_PARAMS)]
     groups = [
-        {"params": decay, "weight_decay": config.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+        {"params": [p for _, p in others if p.ndim > 1], "weight_decay": config.weight_decay},
+        {"params": [p for _, p in others if p.ndim <= 1], "weight_decay": 0.0},
+        {"params": position, "weight_decay": 0.0, "lr": config.lr * config.position_lr_scale},
     ]
     return torch.optim.AdamW(groups, lr=config.lr, fused=device.type == "cuda")
+
+
+def ramp_steps(config: TrainConfig, steps_per_epoch: int, steps_left: int) -> int:
+    """Ramp length for a layer switching now: about `ramp_epochs` of steps, bounded by what is left."""
+    if config.ramp_epochs == 0:
+        return 0
+    return min(max(config.min_ramp_steps, round(config.ramp_epochs * steps_per_epoch)), steps_left)
+
+
+def probe_images(splits: Splits, device: torch.device, count: int = PROBE_IMAGES) -> torch.Tensor:
+    """The first `count` validation images, normalised: the fixed probe of the per-layer statistics."""
+    loader = DeviceLoader(splits.val, batch_size=count, device=device, mean=splits.mean, std=splits.std)
+    return next(iter(loader))[0]
+
+
+def layer_stats(model: HybridViT, probe: torch.Tensor) -> tuple[LayerStats, ...]:
+    model.eval()
+    return tuple(
+        LayerStats("attention", *stats) if stats else LayerStats("conv") for stats in model.attention_probe(probe)
+    )
 
 
 def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
@@ -226,14 +230,17 @@ def train(
     if resume is not None:
         history = _restore(resume, model, optimizer, scheduler, loader, schedule)
 
+    probe = probe_images(splits, device)
     for epoch in range(len(history), config.epochs):
         start = time.perf_counter()
-        switched = tuple(model.set_attention_layers(schedule.attention_at(epoch)))
+        ramp = ramp_steps(config, steps, (config.epochs - epoch) * steps)
+        switched = tuple(model.set_attention_layers(schedule.attention_at(epoch), ramp))
         model.train()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen = 0
         for x, y in loader:
+            model.advance_ramps()  # before the forward: the first step after a switch trains at beta > 0
             with autocast(device):
                 logits = model(x)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
@@ -255,8 +262,8 @@ def train(
             torch.cuda.synchronize(device)
         result = EpochResult(
             epoch=epoch, train_loss=train_loss, train_acc=correct.item() / seen, val_loss=val_loss,
-            val_acc=val_acc, lr=scheduler.get_last_lr()[0], seconds=time.perf_counter() - start,
-            attention_layers=sum(model.attention_layers()), switched=switched,
+            val_acc=val_acc, lr=float(scheduler.get_last_lr()[0]), seconds=time.perf_counter() - start,
+            attention_layers=sum(model.attention_layers()), switched=switched, layers=layer_stats(model, probe),
         )  # fmt: skip
         history.append(result)
         if on_epoch is not None:
@@ -299,7 +306,7 @@ def _restore(
     loader: DeviceLoader,
     schedule: Schedule,
 ) -> list[EpochResult]:
-    history = [EpochResult(**{**e, "switched": tuple(e["switched"])}) for e in state["history"]]
+    history = [epoch_result(e) for e in state["history"]]
     # Layers that switched before the checkpoint must be attention before the weights are used.
     model.set_attention_layers(schedule.attention_at(len(history) - 1) if history else (False,) * model.depth)
     model.load_state_dict(state["model"])

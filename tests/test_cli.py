@@ -69,6 +69,12 @@ def test_train_json_prints_one_result_object(trained: tuple[dict[str, Any], Path
     assert isinstance(result["test_acc"], float) and 0.0 <= result["test_acc"] <= 1.0
     assert result["seconds"] > 0
     assert "history" not in result and "config" not in result
+    # What each layer became: layer 1 stayed a convolution, the others are attention (schedule 2,1,1,0).
+    assert [layer["mode"] for layer in result["layers"]] == ["conv", "attention", "attention", "attention"]
+    assert result["layers"][0] == {"mode": "conv", "attention_distance": None, "tap_mass": None}
+    for layer in result["layers"][1:]:
+        assert set(layer) == {"mode", "attention_distance", "tap_mass"}
+        assert 0.0 < layer["tap_mass"] < 1.0 and layer["attention_distance"] > 0.0
 
 
 @pytest.mark.slow

@@ -93,7 +93,8 @@ def test_schedule_of_the_wrong_depth_is_rejected(small: Splits) -> None:
 
 
 def test_resume_continues_exactly_across_a_switch(small: Splits) -> None:
-    """4 epochs straight vs 2 epochs, resume from the state taken after epoch 1, 2 more epochs."""
+    """4 epochs straight vs 2 epochs, resume from the state taken after epoch 1, 2 more epochs: across a
+    switch and in the middle of a ramp."""
     schedule = Schedule((3, 2, 4, 0), epochs=4)  # layer 2 switches right at the resume, layer 1 after it
     states: dict[int, dict[str, Any]] = {}
 
@@ -102,6 +103,9 @@ def test_resume_continues_exactly_across_a_switch(small: Splits) -> None:
             states[1] = get_state()
 
     straight, straight_model = train(config(4), small, schedule, on_epoch=keep_state, device=CPU)
+    # Layer 4 switched at epoch 0 and ramps over min(50, 4 epochs of 9 steps) = 36 steps: mid-ramp here.
+    ramp = states[1]["model"]["blocks.3.mixer._extra_state"]
+    assert ramp == {"mode": "ramp", "ramp_steps": 36, "ramp_pos": 18}
     resumed_epochs: list[int] = []
     resumed, resumed_model = train(
         config(4), small, schedule, resume=states[1], on_epoch=lambda r, _: resumed_epochs.append(r.epoch), device=CPU
@@ -112,11 +116,20 @@ def test_resume_continues_exactly_across_a_switch(small: Splits) -> None:
     for a, b in zip(straight.history, resumed.history, strict=True):
         for metric in ("train_loss", "train_acc", "val_loss", "val_acc", "lr"):
             assert getattr(b, metric) == pytest.approx(getattr(a, metric), abs=1e-4), (a.epoch, metric)
-    assert resumed_model.attention_layers() == straight_model.attention_layers()
+        for x, y in zip(a.layers, b.layers, strict=True):
+            assert x.mode == y.mode
+            assert y.tap_mass == pytest.approx(x.tap_mass, abs=1e-4)
+            assert y.attention_distance == pytest.approx(x.attention_distance, abs=1e-4)
+    # Ramps are capped by the steps left, so every switched layer ends as pure attention.
+    modes = ("attention", "attention", "conv", "attention")
+    assert resumed_model.layer_modes() == straight_model.layer_modes() == modes
     straight_state, resumed_state = straight_model.state_dict(), resumed_model.state_dict()
     assert straight_state.keys() == resumed_state.keys()
-    for name, tensor in straight_state.items():
-        assert torch.allclose(resumed_state[name], tensor, atol=1e-5), name
+    for name, value in straight_state.items():
+        if isinstance(value, torch.Tensor):
+            assert torch.allclose(resumed_state[name], value, atol=1e-5), name
+        else:  # a mixer's ramp state
+            assert resumed_state[name] == value, name
 
 
 def test_resume_state_is_a_snapshot(small: Splits) -> None:
@@ -126,7 +139,7 @@ def test_resume_state_is_a_snapshot(small: Splits) -> None:
     def keep_state(result: EpochResult, get_state: Callable[[], dict[str, Any]]) -> None:
         if result.epoch == 0:
             state = get_state()
-            states.append((state, {k: v.clone() for k, v in state["model"].items()}))
+            states.append((state, {k: v.clone() for k, v in state["model"].items() if isinstance(v, torch.Tensor)}))
 
     train(config(2), small, Schedule.all_conv(4, 2), on_epoch=keep_state, device=CPU)
     ((state, copy),) = states
@@ -173,21 +186,44 @@ def test_result_dict_is_json_ready(small: Splits) -> None:
     assert data["val_acc"] == result.val_acc and data["test_acc"] is None
 
 
+def test_every_epoch_reports_what_each_layer_became(small: Splits) -> None:
+    cfg = config(2, ramp_epochs=1.0, min_ramp_steps=0)
+    result, _ = train(cfg, small, Schedule((0, 2, 1, 0), epochs=2), device=CPU)
+    first, last = result.history
+    assert [layer.mode for layer in first.layers] == ["attention", "conv", "conv", "attention"]
+    assert [layer.mode for layer in last.layers] == ["attention", "conv", "attention", "attention"]
+    for layer in first.layers + last.layers:
+        if layer.mode == "conv":
+            assert layer.tap_mass is None and layer.attention_distance is None
+        else:
+            # Away from the one-hot conv pattern (tap mass 1, distance 1.07) after a full ramp.
+            assert layer.tap_mass is not None and 0.0 < layer.tap_mass < 0.9
+            assert layer.attention_distance is not None and layer.attention_distance > 1.07
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["layers"] == [
+        {"mode": layer.mode, "attention_distance": layer.attention_distance, "tap_mass": layer.tap_mass}
+        for layer in last.layers
+    ]
+    assert data["history"][0]["layers"][1] == {"mode": "conv", "attention_distance": None, "tap_mass": None}
+
+
 @pytest.mark.slow
 def test_compiled_blocks_match_eager_and_recompile_only_at_switches(small: Splits) -> None:
     from torch._dynamo.utils import counters
 
     schedule = Schedule.of([1, 1, 1, 1], 3)
-    eager, _ = train(config(3), small, schedule)
+    cfg = config(3, ramp_epochs=1.0, min_ramp_steps=0)  # the ramp spans epoch 1 exactly
+    eager, _ = train(cfg, small, schedule)
     torch._dynamo.reset()
     graphs_after: list[int] = []
 
     def count_graphs(result: EpochResult, get_state: Callable[[], dict[str, Any]]) -> None:
         graphs_after.append(counters["stats"]["unique_graphs"])
 
-    compiled, model = train(config(3, compile=True), small, schedule, on_epoch=count_graphs)
+    compiled, model = train(dataclasses.replace(cfg, compile=True), small, schedule, on_epoch=count_graphs)
     assert [e.train_loss for e in compiled.history] == pytest.approx([e.train_loss for e in eager.history], rel=1e-4)
     assert [e.val_acc for e in compiled.history] == pytest.approx([e.val_acc for e in eager.history], abs=0.01)
-    # Epoch 0 compiles conv-mode graphs, epoch 1 (every layer switches) the attention ones, epoch 2 nothing.
+    # Epoch 0 compiles conv-mode graphs, epoch 1 (every layer switches and ramps) the ramp and attention
+    # ones, epoch 2 nothing: the ramp's beta is a tensor, not a constant baked into a graph per step.
     assert graphs_after[0] < graphs_after[1] == graphs_after[2]
     assert set(model.state_dict()) == set(build_model(config(3), small).state_dict())  # checkpoints unchanged

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from api.routes import datasets, health, recommendation, searches
+from . import datasets, health, recommendation, searches
 
 api_router = APIRouter()
 api_router.include_router(health.router)

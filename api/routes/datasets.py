@@ -2,10 +2,10 @@
 
 from fastapi import APIRouter
 
-from api import services
-from api.deps import StoreDep
-from api.routes.responses import STORE_DOWN
-from api.schemas import DatasetsOut
+from .. import services
+from ..deps import StoreDep
+from ..schemas import DatasetsOut
+from .responses import STORE_DOWN
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 

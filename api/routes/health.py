@@ -2,9 +2,9 @@
 
 from fastapi import APIRouter, Response
 
-from api import services
-from api.deps import SettingsDep, StoreDep
-from api.schemas import HealthOut
+from .. import services
+from ..deps import SettingsDep, StoreDep
+from ..schemas import HealthOut
 
 router = APIRouter(tags=["health"])
 

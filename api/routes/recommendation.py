@@ -4,14 +4,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import StoreDep
-from api.routes.responses import INVALID, NOT_FOUND, STORE_DOWN
-from api.schemas import MAX_INT32, TEXT_PATTERN, RecommendationOut
 from prs_search.recommend import recommend
+from prs_search.schemas import DATASET_LENGTH, MAX_INT32
+
+from ..deps import StoreDep
+from ..schemas import TEXT_PATTERN, RecommendationOut
+from .responses import INVALID, NOT_FOUND, STORE_DOWN
 
 router = APIRouter(prefix="/recommendation", tags=["recommendation"])
 
-DatasetQuery = Annotated[str, Query(min_length=1, max_length=128, pattern=TEXT_PATTERN, examples=["cifar100"])]
+DatasetQuery = Annotated[
+    str, Query(min_length=1, max_length=DATASET_LENGTH, pattern=TEXT_PATTERN, examples=["cifar100"])
+]
 NumSamplesQuery = Annotated[
     int | None, Query(ge=1, le=MAX_INT32, description="Dataset size in images.", examples=[10000])
 ]
@@ -30,4 +34,4 @@ def read_recommendation(
     (outside the searched range, or the neighbours cannot be interpolated; with a `warning`).
     A fraction needs a search of the dataset run with `--fraction` (it tells the training-split size).
     404: the dataset has no searches, or none has finished (the message says how to run one)."""
-    return RecommendationOut.model_validate(recommend(store, dataset, num_samples, fraction).to_dict())
+    return RecommendationOut.model_validate(recommend(store, dataset, num_samples, fraction))

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from api.schemas import ErrorOut, UnprocessableOut
+from ..schemas import ErrorOut, UnprocessableOut
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut, "description": "Not found."}}
 MALFORMED: dict[int | str, dict[str, Any]] = {400: {"model": ErrorOut, "description": "A body that is not JSON."}}

@@ -4,11 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from api import services
-from api.deps import LauncherDep, StoreDep, WriterDep
-from api.routes.responses import CONFLICT, INVALID, MALFORMED, NOT_FOUND, STORE_DOWN, WRITE_REFUSED
-from api.schemas import (
-    MAX_INT32,
+from prs_search.schemas import DATASET_LENGTH, MAX_INT32, MAX_PAGE, NAME_LENGTH, SearchStatus, TrialState
+
+from .. import services
+from ..deps import LauncherDep, StoreDep, WriterDep
+from ..schemas import (
     TEXT_PATTERN,
     EpochsOut,
     SearchCreate,
@@ -17,17 +17,17 @@ from api.schemas import (
     SearchLaunchOut,
     TrialsOut,
 )
-from prs_search.store import SearchStatus, TrialState
+from .responses import CONFLICT, INVALID, MALFORMED, NOT_FOUND, STORE_DOWN, WRITE_REFUSED
 
 router = APIRouter(prefix="/searches", tags=["searches"])
 
 Offset = Annotated[int, Query(ge=0, le=MAX_INT32)]
-Limit = Annotated[int, Query(ge=1, le=1000)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 SearchKey = Annotated[
-    str, Path(description="The search's id or name.", max_length=255, pattern=TEXT_PATTERN, examples=["3"])
+    str, Path(description="The search's id or name.", max_length=NAME_LENGTH, pattern=TEXT_PATTERN, examples=["3"])
 ]
 TrialId = Annotated[int, Path(ge=1, le=MAX_INT32)]
-DatasetFilter = Annotated[str | None, Query(min_length=1, max_length=128, pattern=TEXT_PATTERN)]
+DatasetFilter = Annotated[str | None, Query(min_length=1, max_length=DATASET_LENGTH, pattern=TEXT_PATTERN)]
 READ_ERRORS = {**INVALID, **STORE_DOWN}
 
 

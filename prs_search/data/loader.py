@@ -18,10 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from prs_search.data.datasets import ImageData
-from prs_search.data.splits import Splits
 from prs_search.errors import ConfigError
 
-__all__ = ["DeviceLoader", "make_loaders", "random_crop"]
+__all__ = ["DeviceLoader", "random_crop"]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -127,22 +126,3 @@ def random_crop(x: torch.Tensor, offsets: torch.Tensor, pad: int) -> torch.Tenso
     batch = torch.arange(b, device=x.device).view(b, 1, 1, 1)
     chans = torch.arange(c, device=x.device).view(1, c, 1, 1)
     return padded[batch, chans, rows.view(b, 1, h, 1), cols.view(b, 1, 1, w)]
-
-
-def make_loaders(
-    splits: Splits,
-    batch_size: int,
-    *,
-    device: torch.device | str = "cpu",
-    seed: int = 0,
-    eval_batch_size: int | None = None,
-) -> tuple[DeviceLoader, DeviceLoader, DeviceLoader]:
-    """Train (shuffled, augmented), validation and test loaders for one trial, normalised alike."""
-    eval_bs = eval_batch_size or 2 * batch_size  # no activations kept for backward: larger batches fit
-    mean, std = splits.mean, splits.std
-    train = DeviceLoader(
-        splits.train, batch_size, mean=mean, std=std, device=device, train=True, hflip=splits.hflip, seed=seed
-    )
-    val = DeviceLoader(splits.val, eval_bs, mean=mean, std=std, device=device)
-    test = DeviceLoader(splits.test, eval_bs, mean=mean, std=std, device=device)
-    return train, val, test

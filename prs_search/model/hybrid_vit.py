@@ -7,6 +7,7 @@ into full self-attention at its own epoch, preserving the function at the switch
 Xiao et al. 2021 ("Early Convolutions Help Transformers See Better") or ViT's patchify.
 """
 
+import typing
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -21,6 +22,7 @@ from prs_search.model.registry import register_model
 from prs_search.model.stems import STEMS
 
 _layer_norm: type[nn.Module] = partial(nn.LayerNorm, eps=1e-6)  # type: ignore[assignment]
+POSITION_PARAMS = ("locality_raw", "center")  # the mixers' relative-position terms
 
 
 class Block(nn.Module):
@@ -83,7 +85,7 @@ class HybridViT(nn.Module):
             raise ConfigError(f"img_size {img_size} is not divisible by patch_size {patch_size}")
         self.num_classes, self.embed_dim, self.depth = num_classes, embed_dim, depth
         self.stem = STEMS[stem](img_size, patch_size, in_chans, embed_dim, tuple(stem_channels))
-        self.grid_size: tuple[int, int] = self.stem.grid_size
+        self.grid_size: tuple[int, int] = tuple(self.stem.grid_size)  # type: ignore[arg-type,assignment]
         dpr = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # stochastic depth grows with depth
         self.blocks = nn.Sequential(
             *[
@@ -114,21 +116,27 @@ class HybridViT(nn.Module):
 
     @torch.jit.ignore
     def no_weight_decay(self) -> set[str]:
-        """Position terms and gates are priors, not weights to shrink (as timm excludes pos_embed)."""
-        return {n for n, _ in self.named_parameters() if n.endswith(("locality", "rel_bias", "gate"))}
+        """Position terms are priors, not weights to shrink (as timm excludes pos_embed)."""
+        return {n for n, _ in self.named_parameters() if n.endswith(POSITION_PARAMS)}
 
     @property
     def mixers(self) -> list[ReparamMixer]:
-        return [block.mixer for block in self.blocks]
+        return [typing.cast(Block, block).mixer for block in self.blocks]
 
     def attention_layers(self) -> tuple[bool, ...]:
+        """Per layer: True from its switch on (ramp included)."""
         return tuple(m.attention for m in self.mixers)
 
-    def set_attention_layers(self, attention: Sequence[bool]) -> list[int]:
+    def layer_modes(self) -> tuple[str, ...]:
+        """Per layer: "conv", "ramp" or "attention"."""
+        return tuple(m.mode for m in self.mixers)
+
+    def set_attention_layers(self, attention: Sequence[bool], ramp_steps: int = 0) -> list[int]:
         """Switch the layers flagged True to attention; returns the indices that switched now.
 
-        A switch is one-way: asking a layer that is already attention to be a convolution again
-        is an error, since its attention parameters have moved away from the convolution.
+        A switched layer blends from its convolution to self-attention over `ramp_steps` optimiser
+        steps (0: a hard switch). A switch is one-way: asking a layer that is already attention to be
+        a convolution again is an error, since its attention parameters have moved away from it.
         """
         if len(attention) != self.depth:
             raise ConfigError(f"expected {self.depth} layer flags, got {len(attention)}")
@@ -137,9 +145,25 @@ class HybridViT(nn.Module):
             if mixer.attention and not want:
                 raise ConfigError(f"layer {i + 1} is already self-attention and cannot switch back")
             if want and not mixer.attention:
-                mixer.switch_to_attention()
+                mixer.switch_to_attention(ramp_steps)
                 switched.append(i)
         return switched
+
+    def advance_ramps(self) -> None:
+        """One optimiser step along every ramping layer's ramp; call before each training forward."""
+        for mixer in self.mixers:
+            mixer.advance_ramp()
+
+    @torch.no_grad()
+    def attention_probe(self, x: torch.Tensor) -> list[tuple[float, float] | None]:
+        """Per layer, on images `x`: (mean attention distance, tap mass) of attention layers, None for conv."""
+        stats: list[tuple[float, float] | None] = []
+        tokens = self.stem(x)
+        for block in typing.cast(list[Block], list(self.blocks)):
+            mixer = block.mixer
+            stats.append(mixer.attention_stats(block.norm1(tokens)) if mixer.attention else None)
+            tokens = block(tokens)
+        return stats
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.blocks(self.stem(x)))

@@ -2,26 +2,45 @@
 
 Cordonnier et al. 2020 show that multi-head self-attention with K*K heads and relative positional
 attention can express any KxK convolution: head h attends one-hot to its own offset Delta_h and its
-value/output projections form that offset's slice of the kernel. This mixer runs in one of two modes
-over the same value and output projections:
+value/output projections form that offset's slice of the kernel. This mixer lives in three modes over
+the same value and output projections:
 
-* conv mode: each head reads the value at its offset, zero-padded at the borders. That is a depthwise
+* ``conv``: each head reads the value at its offset, zero-padded at the borders. That is a depthwise
   one-hot shift of `v`, so it costs what a convolution costs and never builds an N x N matrix.
-* attention mode: gated positional self-attention (d'Ascoli et al. 2021, ConViT's GPSA). Per head,
+* ``ramp`` (a bounded number of optimiser steps after the switch): per head
 
-      A_h = (1 - g_h) * P_h + g_h * softmax(q k^T / sqrt(d) - alpha_h |delta - Delta_h|^2 + B_h[delta])
+      A_h = (1 - beta) P_h + beta S_h,
+      S_h = softmax(q k^T / sqrt(d) - alpha_h |delta - c_h|^2)
 
-  where P_h is the convolution's one-hot pattern written as an attention map, the second term is full
-  content + relative-position attention (ConViT's locality init around the head's offset, plus a
-  learned table over offsets), and g_h is a learned per-head gate. Keys range over the token grid
-  padded by one ring of zero-valued tokens, which play the convolution's zero padding.
+  where P_h is the convolution's one-hot pattern, S_h content + relative-position self-attention
+  with ConViT's locality prior (a learned width alpha_h > 0 around a learned centre c_h that starts
+  at the head's offset Delta_h), and `beta` a *scheduled* number, 0 at the switch and 1 at the end of
+  the ramp. Nothing about beta is learned, so the layer cannot stay a convolution (a learned gate
+  starting near 0 did: Adam moves it by at most the sum of the learning rates, and after 200 steps
+  the layer still put ~75% of its attention on its own tap).
+* ``attention``: pure multi-head self-attention, `A_h = S_h`; the convolution path is not computed.
 
-Why a gate and not a saturated softmax: a softmax sharp enough to equal the convolution to 1e-4 has
-gradients of ~1e-9, below Adam's epsilon, so nothing would move after the switch. Here g starts at
-`gate_init` (1e-4): the block's output changes by ~1e-5 relative at the switch, g itself gets a
-full-size gradient (the difference between the two paths), and q, k and the position terms get
-gradients scaled by g from the first step. g is unconstrained (no sigmoid), so it cannot die at a bound.
+At the switch beta = 0, so the block's function is preserved exactly. The trainer advances the ramp
+once before every training forward (`advance_ramp`), so the first step after the switch already
+trains at beta = 1/ramp and every attention parameter gets a gradient from it.
+
+Why a parametric position term and no free table B_h[delta]: a learned table enters attention as a
+float mask that needs a gradient, which no fused kernel of `scaled_dot_product_attention` computes on
+the CPU, so it runs the unfused path (measured: 0.61x timm's ViT for `tiny`). The locality term is a
+quadratic in the positions, i.e. up to a per-query constant (which softmax ignores) the dot product of
+three query features [2 alpha m, -alpha] (m = p_q + c_h) with three key features [p_k, |p_k|^2]:
+appended to q and k it costs a few extra head dimensions and keeps the fused kernel.
+
+Keys range over the token grid and the convolution's one ring of zero padding. A padding token's key
+and value are zero (the projections have no bias), so its logit is its position term alone: all of a
+query's padding keys act as one "sink" key, whose logit (the log-sum-exp of their position terms) is
+a fourth query feature. Attention mode attends over N + 1 keys instead of the padded grid's
+(H+2)(W+2), computing the same maps. The features reach |p|^2 ~ 2 H^2 alpha with cancellation, so
+attention runs in float32 even under bf16 autocast. The ramp position is module state
+(`get_extra_state`): it travels with `state_dict()`, and a resumed trial continues mid-ramp.
 """
+
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +48,8 @@ from timm.layers import trunc_normal_
 from torch import nn
 
 from prs_search.errors import ConfigError
+
+Mode = Literal["conv", "ramp", "attention"]
 
 
 def kernel_offsets(kernel_size: int) -> torch.Tensor:
@@ -38,18 +59,38 @@ def kernel_offsets(kernel_size: int) -> torch.Tensor:
     return torch.stack([dy.flatten(), dx.flatten()], dim=1)
 
 
+def _inverse_softplus(value: float) -> float:
+    return value + torch.log(-torch.expm1(torch.tensor(-value))).item()
+
+
+def _grid_positions(h: int, w: int, r: int = 0) -> torch.Tensor:
+    """(N, 2) float (y, x) of an h x w grid grown by r on every side, row-major, centred on the grid."""
+    ys, xs = torch.arange(-r, h + r) - (h - 1) / 2, torch.arange(-r, w + r) - (w - 1) / 2
+    return torch.stack(torch.meshgrid(ys, xs, indexing="ij"), -1).reshape(-1, 2).float()
+
+
 class ReparamMixer(nn.Module):
-    """Token mixer over an (H, W) grid: conv mode until `switch_to_attention()`, attention after.
+    """Token mixer over an (H, W) grid: conv until `switch_to_attention()`, then a ramp, then attention.
 
     Args:
         dim: token width; must be divisible by `kernel_size**2` (one head per kernel offset).
         grid_size: (H, W) of the token grid.
         kernel_size: K of the KxK convolution (odd); the mixer has K*K heads.
-        locality_strength: alpha at the switch (ConViT's default 1.0): how strongly the learned
-            attention starts concentrated around each head's offset.
-        gate_init: g at the switch, the weight of the learned attention beside the conv pattern.
+        locality_strength: alpha_h at construction (learned, kept positive by a softplus): how
+            strongly self-attention starts concentrated around each head's offset.
         proj_drop: dropout after the output projection.
     """
+
+    # Buffers (declared for the type checker; registered in __init__ and _register_geometry).
+    offsets: torch.Tensor
+    shift_kernel: torch.Tensor
+    beta: torch.Tensor
+    grid_pos: torch.Tensor
+    ring_pos: torch.Tensor
+    padded_delta: torch.Tensor
+    key_features: torch.Tensor
+    key_distance: torch.Tensor
+    tap_mask: torch.Tensor
 
     def __init__(
         self,
@@ -57,7 +98,6 @@ class ReparamMixer(nn.Module):
         grid_size: tuple[int, int],
         kernel_size: int = 3,
         locality_strength: float = 1.0,
-        gate_init: float = 1e-4,
         proj_drop: float = 0.0,
     ) -> None:
         super().__init__()
@@ -66,10 +106,17 @@ class ReparamMixer(nn.Module):
             raise ConfigError(f"kernel_size must be odd, got {kernel_size}")
         if dim % num_heads:
             raise ConfigError(f"dim {dim} must be divisible by {num_heads} heads (kernel {kernel_size}x{kernel_size})")
+        if not locality_strength > 0:
+            raise ConfigError(f"locality_strength must be positive, got {locality_strength}")
         self.dim, self.grid_size, self.kernel_size = dim, grid_size, kernel_size
         self.num_heads, self.head_dim = num_heads, dim // num_heads
         self.scale = self.head_dim**-0.5
-        self.attention = False
+        # Head dimension of the fused attention: content + 4 position features, rounded up to 8
+        # (measured: unaligned head dimensions cost the CPU kernel ~10%).
+        self.attn_dim = -(-(self.head_dim + 4) // 8) * 8
+        self.mode: Mode = "conv"
+        self.ramp_steps = 0
+        self.ramp_pos = 0
 
         # v has no bias: a bias shifted onto padding positions would break the conv equivalence.
         self.qk = nn.Linear(dim, 2 * dim, bias=False)
@@ -78,18 +125,18 @@ class ReparamMixer(nn.Module):
         self.proj_drop = nn.Dropout(proj_drop)
 
         offsets = kernel_offsets(kernel_size)
+        self.register_buffer("offsets", offsets.float(), persistent=False)
         self.register_buffer("shift_kernel", self._one_hot_shift_kernel(offsets), persistent=False)
-        rel_index, dist2 = self._relative_geometry(grid_size, offsets)
-        self.register_buffer("rel_index", rel_index, persistent=False)
-        self.register_buffer("offset_dist2", dist2, persistent=False)
-        self.locality = nn.Parameter(torch.full((num_heads,), float(locality_strength)))
-        self.gate = nn.Parameter(torch.full((num_heads,), float(gate_init)))
-        span = (2 * grid_size[0] + 1) * (2 * grid_size[1] + 1)
-        self.rel_bias = nn.Parameter(torch.zeros(num_heads, span))
+        self.register_buffer("beta", torch.zeros(()), persistent=False)  # a tensor: no recompile per step
+        self._register_geometry(grid_size)
+        self.locality_raw = nn.Parameter(torch.full((num_heads,), _inverse_softplus(locality_strength)))
+        self.center = nn.Parameter(offsets.float().clone())  # c_h, starts at the head's offset
         trunc_normal_(self.qk.weight, std=0.02)
         trunc_normal_(self.v.weight, std=0.02)
         trunc_normal_(self.proj.weight, std=0.02)
         nn.init.zeros_(self.proj.bias)
+
+    # --- geometry ----------------------------------------------------------------------------------
 
     def _one_hot_shift_kernel(self, offsets: torch.Tensor) -> torch.Tensor:
         """Depthwise (C, 1, K, K) kernel: channel c of head h reads its value at head h's offset."""
@@ -99,30 +146,52 @@ class ReparamMixer(nn.Module):
             kernel[head * self.head_dim : (head + 1) * self.head_dim, 0, r + dy, r + dx] = 1.0
         return kernel
 
-    def _relative_geometry(
-        self, grid_size: tuple[int, int], offsets: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Index of (key - query) into the relative table, and |delta - Delta_h|^2 per head.
+    def _register_geometry(self, grid_size: tuple[int, int]) -> None:
+        """Token positions (grid, padded grid, padding ring), key features and the conv taps.
 
-        Queries are the H*W grid tokens; keys are the (H+2r)*(W+2r) tokens of the zero-padded grid.
+        The padded grid is the (H+2r)(W+2r) tokens of the zero-padded grid, for analysis; the forward
+        pass uses the grid's own keys plus the padding ring as one sink key.
         """
         h, w = grid_size
         r = self.kernel_size // 2
-        q = torch.stack(torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij"), -1).reshape(-1, 2)
-        kh, kw = torch.arange(-r, h + r), torch.arange(-r, w + r)
-        k = torch.stack(torch.meshgrid(kh, kw, indexing="ij"), -1).reshape(-1, 2)
-        delta = k[None, :, :] - q[:, None, :]  # (Nq, Nk, 2)
-        rel_index = (delta[..., 0] + h) * (2 * w + 1) + (delta[..., 1] + w)
-        dist2 = ((delta[None] - offsets[:, None, None, :]) ** 2).sum(-1).float()  # (heads, Nq, Nk)
-        return rel_index, dist2
+        grid, padded = _grid_positions(h, w), _grid_positions(h, w, r)
+        inside = (padded.abs() <= torch.tensor([(h - 1) / 2, (w - 1) / 2])).all(-1)
+        delta = padded[None, :, :] - grid[:, None, :]  # (Nq, Nk_padded, 2)
+        # Real keys [p, |p|^2, 0], the sink [0, 0, 0, 1], then zeros up to attn_dim - head_dim.
+        features = torch.zeros(len(grid) + 1, self.attn_dim - self.head_dim)
+        features[:-1, :3] = torch.cat([grid, grid.square().sum(-1, True)], -1)
+        features[-1, 3] = 1.0
+        taps = (delta[None] - self.offsets[:, None, None, :]).square().sum(-1) == 0  # (heads, Nq, Nk_padded)
+        buffers = {
+            "grid_pos": grid, "ring_pos": padded[~inside], "padded_delta": delta, "key_features": features,
+            "key_distance": delta.norm(dim=-1), "tap_mask": taps,
+        }  # fmt: skip
+        for name, value in buffers.items():
+            self.register_buffer(name, value, persistent=False)
 
-    def switch_to_attention(self) -> None:
-        """Become self-attention from now on; the output moves by ~gate_init relative at this moment."""
-        self.attention = True
+    @property
+    def locality(self) -> torch.Tensor:
+        """alpha_h, positive."""
+        return F.softplus(self.locality_raw)
 
     def position_logits(self) -> torch.Tensor:
-        """(heads, Nq, Nk) relative-position logits: locality prior plus the learned table."""
-        return -self.locality.view(-1, 1, 1) * self.offset_dist2 + self.rel_bias[:, self.rel_index]
+        """(heads, Nq, Nk_padded) position logits -alpha_h |delta - c_h|^2 over the padded grid."""
+        dist2 = (self.padded_delta[None] - self.center[:, None, None, :]).square().sum(-1)
+        return -self.locality.view(-1, 1, 1) * dist2
+
+    def _query_features(self) -> torch.Tensor:
+        """(heads, N, attn_dim - head_dim) position features of the queries.
+
+        With m = p_q + c_h, the real keys get 2 alpha m . p_k - alpha |p_k|^2 = -alpha |p_k - m|^2 +
+        alpha |m|^2, and the sink gets log sum_ring exp(-alpha |p_k - m|^2) + alpha |m|^2: the same
+        per-query constant alpha |m|^2 throughout, which softmax ignores.
+        """
+        alpha = self.locality.view(-1, 1, 1)
+        m = self.grid_pos[None] + self.center[:, None, :]  # (heads, N, 2)
+        ring = (self.ring_pos[None, None] - m[:, :, None]).square().sum(-1)  # (heads, N, ring)
+        sink = (-alpha * ring).logsumexp(-1, keepdim=True) + alpha * m.square().sum(-1, keepdim=True)
+        features = torch.cat([2 * alpha * m, -alpha.expand(-1, m.shape[1], 1), sink], dim=-1)
+        return F.pad(features, (0, self.attn_dim - self.head_dim - 4))
 
     def conv_kernel(self) -> torch.Tensor:
         """The (C_out, C_in, K, K) kernel that conv mode applies, assembled from v and proj."""
@@ -132,17 +201,55 @@ class ReparamMixer(nn.Module):
         per_offset = torch.einsum("ohd,hdi->hoi", wo, wv)  # (heads, C_out, C_in)
         return per_offset.permute(1, 2, 0).reshape(self.dim, self.dim, k, k)
 
+    # --- the switch and the ramp -------------------------------------------------------------------
+
+    @property
+    def attention(self) -> bool:
+        """True from the switch on (during the ramp too)."""
+        return self.mode != "conv"
+
+    def switch_to_attention(self, ramp_steps: int = 0) -> None:
+        """Leave conv mode for good; with `ramp_steps > 0` blend towards attention over that many steps."""
+        if self.attention:
+            raise ConfigError("this layer is already self-attention; a switch is one-way")
+        if ramp_steps < 0:
+            raise ConfigError(f"ramp_steps must be >= 0, got {ramp_steps}")
+        self._set_ramp("ramp" if ramp_steps > 0 else "attention", ramp_steps, 0)
+
+    def advance_ramp(self) -> None:
+        """One optimiser step further along the ramp (call before each training forward)."""
+        if self.mode == "ramp":
+            pos = self.ramp_pos + 1
+            self._set_ramp("ramp" if pos < self.ramp_steps else "attention", self.ramp_steps, pos)
+
+    def _set_ramp(self, mode: Mode, steps: int, pos: int) -> None:
+        self.mode, self.ramp_steps, self.ramp_pos = mode, steps, pos
+        with torch.no_grad():
+            self.beta.fill_(1.0 if mode == "attention" else (pos / steps if steps else 0.0))
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"mode": self.mode, "ramp_steps": self.ramp_steps, "ramp_pos": self.ramp_pos}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self._set_ramp(state["mode"], int(state["ramp_steps"]), int(state["ramp_pos"]))
+
+    # --- forward -----------------------------------------------------------------------------------
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, N, C) tokens in row-major grid order."""
-        y = self._attend(x) if self.attention else self._convolve(x)
+        if self.mode == "conv":
+            y = self._shift(self.v(x))
+        else:
+            # One matmul for q, k and v (measured: 2-3% of an attention step over two).
+            q, k, v = F.linear(x, torch.cat([self.qk.weight, self.v.weight])).chunk(3, dim=-1)
+            y = self._attend(q, k, v)
+            if self.mode == "ramp":
+                y = torch.lerp(self._shift(v), y, self.beta.to(v.dtype))
         return self.proj_drop(self.proj(y))
 
     def _to_grid(self, t: torch.Tensor) -> torch.Tensor:
         b, _, c = t.shape
         return t.transpose(1, 2).reshape(b, c, *self.grid_size)
-
-    def _convolve(self, x: torch.Tensor) -> torch.Tensor:
-        return self._shift(self.v(x))
 
     def _shift(self, v: torch.Tensor) -> torch.Tensor:
         """Each head's values read at its offset, zero-padded: the one-hot pattern P without a matrix."""
@@ -153,35 +260,43 @@ class ReparamMixer(nn.Module):
     def _split(self, t: torch.Tensor) -> torch.Tensor:
         return t.reshape(t.shape[0], -1, self.num_heads, self.head_dim).transpose(1, 2)
 
-    def _pad_tokens(self, t: torch.Tensor) -> torch.Tensor:
-        r = self.kernel_size // 2
-        return F.pad(self._to_grid(t), (r, r, r, r)).flatten(2).transpose(1, 2)
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """S v in one fused attention call: content and position features side by side, plus the sink."""
+        b, dtype = q.shape[0], q.dtype
+        q, k, v = q.float(), k.float(), v.float()
+        sink = q.new_zeros(b, 1, self.dim)
+        q = torch.cat([self._split(q) * self.scale, self._query_features().expand(b, -1, -1, -1)], dim=-1)
+        k = torch.cat([self._split(torch.cat([k, sink], 1)), self.key_features.expand(b, self.num_heads, -1, -1)], -1)
+        v = F.pad(self._split(torch.cat([v, sink], 1)), (0, self.attn_dim - self.head_dim))
+        with torch.autocast(q.device.type, enabled=False):
+            out = F.scaled_dot_product_attention(q, k, v, scale=1.0)
+        return out[..., : self.head_dim].transpose(1, 2).reshape(b, -1, self.dim).to(dtype)
 
-    def _attend(self, x: torch.Tensor) -> torch.Tensor:
-        v = self.v(x)
-        q, k = self.qk(x).chunk(2, dim=-1)
-        q, k, vp = self._split(q), self._split(self._pad_tokens(k)), self._split(self._pad_tokens(v))
-        bias = self.position_logits().to(q.dtype)
-        learned = F.scaled_dot_product_attention(q, k, vp, attn_mask=bias, scale=self.scale)
-        learned = learned.transpose(1, 2).reshape(x.shape)
-        conv = self._shift(v)
-        gate = self.gate.repeat_interleave(self.head_dim).to(x.dtype)
-        return conv + gate * (learned - conv)
+    # --- analysis ----------------------------------------------------------------------------------
 
     def attention_maps(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, heads, N, N_padded) effective attention A_h of attention mode, for analysis and tests."""
+        """(B, heads, N, N_padded) effective attention A_h over the padded grid (analysis and tests)."""
         q, k = self.qk(x).chunk(2, dim=-1)
-        q, k = self._split(q), self._split(self._pad_tokens(k))
-        learned = ((q @ k.transpose(-2, -1)) * self.scale + self.position_logits()).softmax(dim=-1)
-        conv = (self.offset_dist2 == 0).to(x.dtype)
-        gate = self.gate.view(-1, 1, 1)
-        return conv + gate * (learned - conv)
+        r = self.kernel_size // 2
+        k = F.pad(self._to_grid(k), (r, r, r, r)).flatten(2).transpose(1, 2)
+        logits = (self._split(q) @ self._split(k).transpose(-2, -1)) * self.scale + self.position_logits()
+        return torch.lerp(self.tap_mask.to(x.dtype), logits.softmax(dim=-1), self.beta.to(x.dtype))
 
-    def target_mass(self, x: torch.Tensor) -> torch.Tensor:
-        """Mean attention mass each head puts on its own convolution offset (1.0 = pure conv)."""
-        target = (self.offset_dist2 == 0).to(x.dtype)  # (heads, Nq, Nk), one key per query
-        return (self.attention_maps(x) * target).sum(-1).mean(dim=(0, 2))
+    @torch.no_grad()
+    def attention_stats(self, x: torch.Tensor, chunk: int = 32) -> tuple[float, float]:
+        """(mean attention distance in tokens, mean attention mass on the head's own conv tap).
+
+        Averaged over images, heads and queries; padding keys count at their place outside the grid.
+        A 3x3 convolution has tap mass 1 and distance (4 * 1 + 4 * sqrt 2) / 9 = 1.07.
+        """
+        tap = self.tap_mask.to(x.dtype)
+        distance = mass = 0.0
+        for part in x.split(chunk):
+            maps = self.attention_maps(part)
+            distance += (maps * self.key_distance).sum(-1).mean(dim=(1, 2)).sum().item()
+            mass += (maps * tap).sum(-1).mean(dim=(1, 2)).sum().item()
+        return distance / len(x), mass / len(x)
 
     def extra_repr(self) -> str:
-        mode = "attention" if self.attention else "conv"
-        return f"dim={self.dim}, grid={self.grid_size}, heads={self.num_heads}, mode={mode}"
+        ramp = f", ramp={self.ramp_pos}/{self.ramp_steps}" if self.mode == "ramp" else ""
+        return f"dim={self.dim}, grid={self.grid_size}, heads={self.num_heads}, mode={self.mode}{ramp}"

@@ -9,6 +9,7 @@ from typing import Any
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
+from prs_search.schemas import TrialState
 from prs_search.search.outcome import trial_outcome
 from prs_search.search.trainable import NODE_ID
 from prs_search.store import ResultsStore
@@ -52,9 +53,13 @@ class SuggestionRecorder:
     def __call__(self, ray_trial_id: str, config: dict[str, Any]) -> None:
         key = str(config["optuna_number"])
         self.store.start_trial(
-            self.search_id, key, config["schedule"], config["train"], optuna_number=config["optuna_number"]
+            search_id=self.search_id,
+            trial_key=key,
+            schedule=config["schedule"],
+            params=config["train"],
+            optuna_number=config["optuna_number"],
         )
-        self.store.set_trial_runtime(self.search_id, key, ray_trial_id=ray_trial_id)
+        self.store.set_trial_runtime(search_id=self.search_id, trial_key=key, ray_trial_id=ray_trial_id)
 
 
 class StoreCallback(Callback):
@@ -83,15 +88,17 @@ class StoreCallback(Callback):
         if result.get("status") == "diverged":
             return
         key = trial_key(trial)
-        self.store.record_epoch(self.search_id, key, int(result["epoch"]), result)
+        self.store.record_epoch(search_id=self.search_id, trial_key=key, epoch=int(result["epoch"]), metrics=result)
         node = result.get(NODE_ID)
         if node and self.nodes.get(key) != node:  # written when a trial starts or moves, not every epoch
-            self.store.set_trial_runtime(self.search_id, key, node_id=node)
+            self.store.set_trial_runtime(search_id=self.search_id, trial_key=key, node_id=node)
             self.nodes[key] = node
         self._progress(trials)
 
     def on_checkpoint(self, iteration: int, trials: list[Trial], trial: Trial, checkpoint: Any, **info: Any) -> None:
-        self.store.set_trial_runtime(self.search_id, trial_key(trial), checkpoint_path=checkpoint.path)
+        self.store.set_trial_runtime(
+            search_id=self.search_id, trial_key=trial_key(trial), checkpoint_path=checkpoint.path
+        )
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         self._finish(trials, trial, error=False)
@@ -100,24 +107,27 @@ class StoreCallback(Callback):
         self._finish(trials, trial, error=True)
 
     def _finish(self, trials: list[Trial], trial: Trial, error: bool) -> None:
-        last_line = (trial.error_msg or "").strip().splitlines()[-1:] if error else []
+        # The error's last line (the exception); Ray keeps the whole traceback in the trial's folder.
+        last_line = str(trial.get_error() or "").strip().splitlines()[-1:] if error else []
         outcome = trial_outcome(trial.last_result, error, self.epochs, last_line[0] if last_line else None)
-        self.store.finish_trial(self.search_id, trial_key(trial), outcome.state, error=outcome.error)
+        self.store.finish_trial(
+            search_id=self.search_id, trial_key=trial_key(trial), state=outcome.state, error=outcome.error
+        )
         self.finished_here += 1
         self._progress(trials)
 
     def _progress(self, trials: list[Trial]) -> None:
         if self.on_progress is None:
             return
-        counts = self.store.trial_counts(self.search_id)
-        best = self.store.best_trial(self.search_id)
+        counts = self.store.trial_counts(search_id=self.search_id)
+        best = self.store.best_trial(search_id=self.search_id)
         self.on_progress(
             SearchProgress(
                 budget=self.budget,
-                finished=counts["COMPLETE"] + counts["PRUNED"] + counts["FAIL"],
+                finished=sum(n for state, n in counts.items() if state.is_finished),
                 running=sum(1 for t in trials if t.status == Trial.RUNNING),
-                pruned=counts["PRUNED"],
-                failed=counts["FAIL"],
+                pruned=counts[TrialState.PRUNED],
+                failed=counts[TrialState.FAIL],
                 best_val_acc=best.val_acc if best else None,
                 best_schedule=list(best.schedule) if best else None,
                 elapsed=time.monotonic() - self.started,

@@ -70,7 +70,7 @@ def _check_token(address: str) -> None:
         return
     try:  # Ray's private API: where a Ray release moves it, skip the early check and let ray.init judge
         from ray._private.authentication.authentication_token_setup import ensure_token_if_auth_enabled
-        from ray._raylet import GcsClient
+        from ray._raylet import GcsClient  # type: ignore[attr-defined]  # compiled: no stub lists it
     except ImportError:
         log.debug("this Ray has no token probe; ray.init will check the token")
         return

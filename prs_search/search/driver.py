@@ -20,61 +20,19 @@ from ray.tune.search import ConcurrencyLimiter
 
 from prs_search.data import Splits, load_dataset, make_splits
 from prs_search.errors import ConfigError
+from prs_search.schemas import SearchJob, SearchStatus, TrialState
 from prs_search.search import cluster
 from prs_search.search.callbacks import SearchProgress, StoreCallback, SuggestionRecorder
 from prs_search.search.outcome import METRIC, TIME_ATTR
 from prs_search.search.searcher import PRSOptunaSearch, Replay
+from prs_search.search.spaces import SearchSpace, load_space
 from prs_search.search.stored import load_trial_model
 from prs_search.search.trainable import run_trial
-from prs_search.spaces import SearchSpace, load_space
 from prs_search.store import ResultsStore, SearchRecord
 from prs_search.store.db import PATIENT_RETRIES
 from prs_search.train import TrainConfig, build_model, default_device, evaluate
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SearchRequest:
-    """Everything `prs-search run` takes (the API's POST /v1/searches takes the same)."""
-
-    dataset: str
-    budget: int
-    database_url: str
-    storage_path: Path
-    data_dir: Path
-    fraction: float | None = None
-    num_samples: int | None = None
-    space: str = "monotone"
-    epochs: int = 10
-    model: str = "tiny"
-    stem: str = "conv"
-    gpus_per_trial: float = 0.0
-    cpus_per_trial: float = 1.0
-    max_concurrent: int | None = None
-    seed: int = 0
-    name: str | None = None
-    ray_address: str | None = None
-    resume: bool = False
-    grace_period: int | None = None
-    reduction_factor: int = 3
-    max_failures: int = 2
-    download: bool = False
-    compile: bool = False
-
-    def validate(self) -> None:
-        if self.budget <= 0:
-            raise ConfigError(f"--budget must be a positive number of trials, got {self.budget}")
-        if self.epochs < 1:
-            raise ConfigError(f"--epochs must be at least 1, got {self.epochs}")
-        if self.fraction is not None and self.num_samples is not None:
-            raise ConfigError("give either --fraction or --num-samples, not both")
-        if self.gpus_per_trial < 0 or self.cpus_per_trial <= 0:
-            raise ConfigError("--gpus-per-trial must be >= 0 and --cpus-per-trial > 0")
-        if self.reduction_factor < 2:
-            raise ConfigError("--reduction-factor must be at least 2")
-        if self.max_concurrent is not None and self.max_concurrent < 1:
-            raise ConfigError("--max-concurrent must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -87,8 +45,8 @@ class SearchSummary:
     seconds: float
 
 
-def run_search(request: SearchRequest, on_progress: Callable[[SearchProgress], None] | None = None) -> SearchSummary:
-    request.validate()
+def run_search(request: SearchJob, on_progress: Callable[[SearchProgress], None] | None = None) -> SearchSummary:
+    """Run (or continue) the search `request` asks for, where it says; the summary when it stops."""
     started = time.monotonic()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # progress is ours to show
     space = load_space(request.space)
@@ -103,27 +61,29 @@ def run_search(request: SearchRequest, on_progress: Callable[[SearchProgress], N
     model_config = _model_config(base, splits)
     initial = space.initial_params(model_config["depth"], request.epochs)  # a misfit fails before Ray starts
     store = ResultsStore(request.database_url, retries=PATIENT_RETRIES)  # outlives a database restart
-    existing = store.get_search(request.name) if request.name else None
-    if existing is not None and existing.status == "finished":
+    existing = store.get_search(name_or_id=request.name) if request.name else None
+    if existing is not None and existing.status == SearchStatus.FINISHED:
         log.info("search %s is already finished", existing.name)
         return _summary(store, existing, started)
     # Ray before the search row: a bad address must not leave a search behind that never ran.
     cluster.connect(request.ray_address)
     search = _open_search(store, request, space, splits, model_config)
     replay, done = _unfinished(store, search, request)
-    store.set_search_status(search.id, "running")
+    store.set_search_status(search_id=search.id, status=SearchStatus.RUNNING)
     try:
         _fit(request, store, search, space, splits, base, model_config["depth"], replay, done, initial, on_progress)
     except KeyboardInterrupt:
-        store.set_search_status(search.id, "interrupted")
+        store.set_search_status(search_id=search.id, status=SearchStatus.INTERRUPTED)
         raise
-    counts = store.trial_counts(search.id)
-    if sum(counts[s] for s in ("COMPLETE", "PRUNED", "FAIL")) < request.budget:
-        store.set_search_status(search.id, "interrupted", error="stopped before the budget was spent")
-        return _summary(store, store.get_search(search.id) or search, started)
+    counts = store.trial_counts(search_id=search.id)
+    if sum(counts[s] for s in TrialState if s.is_finished) < request.budget:
+        store.set_search_status(
+            search_id=search.id, status=SearchStatus.INTERRUPTED, error="stopped before the budget was spent"
+        )
+        return _summary(store, store.get_search(name_or_id=search.id) or search, started)
     _final_evaluation(store, search, splits)
-    store.update_best_schedule(search.id)
-    finished = store.set_search_status(search.id, "finished")
+    store.update_best_schedule(search_id=search.id)
+    finished = store.set_search_status(search_id=search.id, status=SearchStatus.FINISHED)
     return _summary(store, finished, started)
 
 
@@ -135,7 +95,7 @@ def _model_config(base: dict[str, Any], splits: Splits) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _default_name(request: SearchRequest, num_samples: int) -> str:
+def _default_name(request: SearchJob, num_samples: int) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     dataset = request.dataset.replace(":", "_").replace("/", "_")
     return f"{dataset}-{num_samples}-{Path(request.space).stem}-{stamp}"
@@ -143,14 +103,14 @@ def _default_name(request: SearchRequest, num_samples: int) -> str:
 
 def _open_search(
     store: ResultsStore,
-    request: SearchRequest,
+    request: SearchJob,
     space: SearchSpace,
     splits: Splits,
     model_config: dict[str, Any],
 ) -> SearchRecord:
     """The stored search to continue (same --name, or --resume), or a new one."""
     name = request.name or (_latest_resumable(store, request, splits) if request.resume else None)
-    existing = store.get_search(name) if name else None
+    existing = store.get_search(name_or_id=name) if name else None
     if existing is not None:
         _check_same(existing, request, splits)
         return existing
@@ -165,15 +125,15 @@ def _open_search(
     )  # fmt: skip
 
 
-def _latest_resumable(store: ResultsStore, request: SearchRequest, splits: Splits) -> str | None:
+def _latest_resumable(store: ResultsStore, request: SearchJob, splits: Splits) -> str | None:
     searches, _ = store.list_searches(limit=1000)
     for s in searches:  # newest first
-        if s.status != "finished" and s.dataset == request.dataset and s.num_samples == splits.num_samples:
+        if s.status != SearchStatus.FINISHED and s.dataset == request.dataset and s.num_samples == splits.num_samples:
             return s.name
     return None
 
 
-def _check_same(existing: SearchRecord, request: SearchRequest, splits: Splits) -> None:
+def _check_same(existing: SearchRecord, request: SearchJob, splits: Splits) -> None:
     asked = {
         "dataset": request.dataset, "num_samples": splits.num_samples, "budget": request.budget,
         "epochs": request.epochs, "model": request.model, "stem": request.stem, "seed": request.seed,
@@ -187,7 +147,7 @@ def _check_same(existing: SearchRecord, request: SearchRequest, splits: Splits) 
             )
 
 
-def _unfinished(store: ResultsStore, search: SearchRecord, request: SearchRequest) -> tuple[list[Replay], int]:
+def _unfinished(store: ResultsStore, search: SearchRecord, request: SearchJob) -> tuple[list[Replay], int]:
     """Trials a dead driver left running (to continue) and how many trials are already finished."""
     if search.status == "pending":
         return [], 0
@@ -200,7 +160,7 @@ def _unfinished(store: ResultsStore, search: SearchRecord, request: SearchReques
         if trial.state.is_finished():
             done += 1
             continue
-        row = store.find_trial(search.id, str(trial.number))
+        row = store.find_trial(search_id=search.id, trial_key=str(trial.number))
         if row is None:
             # Asked but never recorded (the driver died inside suggest()): nothing ran. Left RUNNING, the
             # searcher adopts it for a new suggestion, so it is neither lost nor charged to the budget.
@@ -215,7 +175,7 @@ def _storage(store: ResultsStore) -> optuna.storages.RDBStorage:
 
 
 def _fit(
-    request: SearchRequest, store: ResultsStore, search: SearchRecord, space: SearchSpace, splits: Splits,
+    request: SearchJob, store: ResultsStore, search: SearchRecord, space: SearchSpace, splits: Splits,
     base: dict[str, Any], depth: int, replay: list[Replay], done: int, initial: list[dict[str, int]],
     on_progress: Callable[[SearchProgress], None] | None,
 ) -> None:  # fmt: skip
@@ -263,18 +223,18 @@ def _trial_dirname(trial: Any) -> str:
 
 def _final_evaluation(store: ResultsStore, search: SearchRecord, splits: Splits) -> None:
     """Test accuracy of the best trial's final model: measured once, stored apart from validation."""
-    best = store.best_trial(search.id)
+    best = store.best_trial(search_id=search.id)
     if best is None or not best.checkpoint_path:
         log.warning("search %s has no complete trial with a checkpoint to evaluate", search.name)
         return
     device = default_device()
     _, test_acc = evaluate(load_trial_model(search, best).to(device), splits.test, splits, device)
-    store.set_test_result(search.id, best.id, test_acc)
+    store.set_test_result(search_id=search.id, trial_id=best.id, test_acc=test_acc)
 
 
 def _summary(store: ResultsStore, search: SearchRecord, started: float) -> SearchSummary:
-    best = store.best_trial(search.id)
-    counts = {str(k): v for k, v in store.trial_counts(search.id).items()}
+    best = store.best_trial(search_id=search.id)
+    counts = {str(k): v for k, v in store.trial_counts(search_id=search.id).items()}
     return SearchSummary(
         search=search, counts=counts, best_schedule=list(best.schedule) if best else None,
         best_val_acc=best.val_acc if best else None, test_acc=search.test_acc,
@@ -282,4 +242,4 @@ def _summary(store: ResultsStore, search: SearchRecord, started: float) -> Searc
     )  # fmt: skip
 
 
-__all__ = ["SearchProgress", "SearchRequest", "SearchSummary", "run_search"]
+__all__ = ["SearchProgress", "SearchSummary", "run_search"]

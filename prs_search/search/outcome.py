@@ -1,9 +1,10 @@
 """How a finished Ray trial maps to a final state: one rule shared by the Optuna searcher and the store."""
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-TrialState = Literal["COMPLETE", "PRUNED", "FAIL"]
+from prs_search.schemas import TrialState
+
 METRIC = "val_acc"
 # Our epoch counter, not Ray's training_iteration: a trial replayed from its checkpoint by a resumed
 # search is a new Ray trial whose iteration count restarts at 1.
@@ -12,7 +13,7 @@ TIME_ATTR = "epochs_done"
 
 @dataclass(frozen=True)
 class Outcome:
-    state: TrialState
+    state: TrialState  # a finished one: COMPLETE, PRUNED or FAIL
     value: float | None
     error: str | None = None
 
@@ -24,11 +25,11 @@ def trial_outcome(result: dict[str, Any] | None, error: bool, max_epochs: int, e
     trial that reported something COMPLETE too: both would mislead the sampler.
     """
     if error:
-        return Outcome("FAIL", None, error_msg or "the trial raised an error")
+        return Outcome(TrialState.FAIL, None, error_msg or "the trial raised an error")
     if not result or METRIC not in result:
-        return Outcome("PRUNED", None)
+        return Outcome(TrialState.PRUNED, None)
     if result.get("status") == "diverged":
-        return Outcome("FAIL", None, result.get("error") or "training diverged")
+        return Outcome(TrialState.FAIL, None, result.get("error") or "training diverged")
     if int(result.get(TIME_ATTR, 0)) < max_epochs:
-        return Outcome("PRUNED", float(result[METRIC]))
-    return Outcome("COMPLETE", float(result[METRIC]))
+        return Outcome(TrialState.PRUNED, float(result[METRIC]))
+    return Outcome(TrialState.COMPLETE, float(result[METRIC]))

@@ -7,6 +7,8 @@
   for new ones; and it never lets the study grow past the budget.
 * Patient with the database: every Optuna storage call is retried while the database is unreachable
   (a PostgreSQL restart), as the results store's writes are, instead of ending the whole search.
+
+What it needs of Ray's and Optuna's private attributes goes through `optuna_adapter`.
 """
 
 import logging
@@ -19,8 +21,9 @@ import optuna
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
+from prs_search.search import optuna_adapter
 from prs_search.search.outcome import METRIC, TIME_ATTR, trial_outcome
-from prs_search.spaces import SearchSpace
+from prs_search.search.spaces import SearchSpace
 from prs_search.store.db import PATIENT_RETRIES, retry_transient
 
 log = logging.getLogger(__name__)
@@ -63,13 +66,13 @@ class PRSOptunaSearch(OptunaSearch):
             study_name=study_name,
             storage=storage,
         )
-        if not self._ot_study.get_trials(deepcopy=False):  # a fresh study: never enqueue twice on resume
+        if not self.study.get_trials(deepcopy=False):  # a fresh study: never enqueue twice on resume
             for params in initial or []:
-                self._ot_study.enqueue_trial(params, skip_if_exists=True)
+                self.study.enqueue_trial(params, skip_if_exists=True)
 
     @property
     def study(self) -> optuna.Study:
-        return self._ot_study
+        return optuna_adapter.study(self)
 
     def _define(self, trial: optuna.Trial) -> dict[str, Any]:
         return {"optuna_number": trial.number, **self._prs_space.sample(trial, self._depth, self._epochs)}
@@ -78,8 +81,8 @@ class PRSOptunaSearch(OptunaSearch):
         config: dict[str, Any] | None
         if self._replay:
             config = self._attach(trial_id, self._replay.pop(0))
-        elif _patient(lambda: len(self._ot_study.get_trials(deepcopy=False))) >= self._budget:
-            return Searcher.FINISHED
+        elif _patient(lambda: len(self.study.get_trials(deepcopy=False))) >= self._budget:
+            return Searcher.FINISHED  # type: ignore[return-value]  # Ray's sentinel, a str
         else:
             config = _patient(lambda: self._ask(trial_id))
         if config is not None:
@@ -90,19 +93,19 @@ class PRSOptunaSearch(OptunaSearch):
         # Optuna's ask() commits the new trial before it reads it back: when the database went away in
         # between, the trial exists, RUNNING and known to no Ray trial. Adopt it instead of asking for
         # another, or the study would hold a trial that never runs and count it against the budget.
-        known = {t.number for t in self._ot_trials.values()} | {r.number for r in self._replay}
-        running = self._ot_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        attached = optuna_adapter.trials(self)
+        known = {t.number for t in attached.values()} | {r.number for r in self._replay}
+        running = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
         orphan = next((t for t in running if t.number not in known), None)
-        if orphan is not None and trial_id not in self._ot_trials:
+        if orphan is not None and trial_id not in attached:
             log.info("adopting Optuna trial %d, asked before the database connection was lost", orphan.number)
-            self._ot_trials[trial_id] = optuna.trial.Trial(self._ot_study, orphan._trial_id)
-        return super().suggest(trial_id)
+            attached[trial_id] = optuna_adapter.attach(self.study, orphan)
+        config: dict[str, Any] | None = super().suggest(trial_id)
+        return config
 
     def _attach(self, trial_id: str, replay: Replay) -> dict[str, Any]:
-        frozen = _patient(lambda: self._ot_study.get_trials(deepcopy=False))[replay.number]
-        # Re-attach the very same Optuna trial (no new row in the study); FrozenTrial only exposes the
-        # storage id privately.
-        self._ot_trials[trial_id] = optuna.trial.Trial(self._ot_study, frozen._trial_id)
+        frozen = _patient(lambda: self.study.get_trials(deepcopy=False))[replay.number]
+        optuna_adapter.trials(self)[trial_id] = optuna_adapter.attach(self.study, frozen)
         log.info("continuing Optuna trial %d as Ray trial %s", replay.number, trial_id)
         return {
             "optuna_number": replay.number, "schedule": replay.schedule,
@@ -110,14 +113,13 @@ class PRSOptunaSearch(OptunaSearch):
         }  # fmt: skip
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
-        ot_trial = self._ot_trials.get(trial_id)
-        if ot_trial is None or trial_id in self._completed_trials:
-            return
-        _patient(lambda: _report(ot_trial, result))
+        ot_trial = self._open_trial(trial_id)
+        if ot_trial is not None:
+            _patient(lambda: _report(ot_trial, result))
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
-        ot_trial = self._ot_trials.get(trial_id)
-        if ot_trial is None or trial_id in self._completed_trials:
+        ot_trial = self._open_trial(trial_id)
+        if ot_trial is None:
             return
         outcome = trial_outcome(result, error, self._epochs)
         state = optuna.trial.TrialState[outcome.state]
@@ -127,10 +129,16 @@ class PRSOptunaSearch(OptunaSearch):
                 # Ray hands the result on which the scheduler stops a trial (ASHA at a rung, or at max_t)
                 # to on_trial_complete only, never to on_trial_result: else Optuna misses the last epoch.
                 _patient(lambda: _report(ot_trial, result))
-            _patient(lambda: self._ot_study.tell(ot_trial, value, state=state))
+            _patient(lambda: self.study.tell(ot_trial, value, state=state))
         except RuntimeError as err:  # already finished: before a resume, or by a try cut off before its answer
             log.info("Optuna trial %d was already finished: %s", ot_trial.number, err)
-        self._completed_trials.add(trial_id)
+        optuna_adapter.completed(self).add(trial_id)
+
+    def _open_trial(self, trial_id: str) -> optuna.Trial | None:
+        """The Optuna trial a Ray trial runs, unless it is unknown or already told."""
+        if trial_id in optuna_adapter.completed(self):
+            return None
+        return optuna_adapter.trials(self).get(trial_id)
 
 
 def _patient(call: Callable[[], T]) -> T:

@@ -41,7 +41,7 @@ def load_trial_model(search: SearchRecord, trial: TrialRecord) -> HybridViT:
         raise ConfigError(f"trial {trial.trial_key} of search {search.name!r} has no checkpoint")
     state = load_trial_state(trial.checkpoint_path)
     config = trial_train_config(search, trial)
-    shape = search.model_config
+    shape = search.architecture
     model = create_model(
         config.model, img_size=shape["img_size"], in_chans=shape["in_chans"], num_classes=shape["num_classes"],
         stem=config.stem, **config.model_overrides,

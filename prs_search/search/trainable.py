@@ -12,7 +12,7 @@ from ray import tune
 from prs_search.data import Splits
 from prs_search.schedule import Schedule
 from prs_search.search.outcome import TIME_ATTR
-from prs_search.train import EpochResult, TrainConfig, TrainResult, train
+from prs_search.train import EpochResult, TrainConfig, TrainResult, epoch_result, train
 
 STATE_FILE = "trial_state.pt"
 NODE_ID = "node_id"  # the Ray node an epoch ran on, reported with its metrics
@@ -33,7 +33,7 @@ def run_trial(config: dict[str, Any], splits: Splits, base: dict[str, Any]) -> N
     resume = _load_state(tune.get_checkpoint(), config.get("resume_from"))
     if resume is not None and len(resume["history"]) >= train_config.epochs:
         # Finished before the driver died: report the last epoch again so Ray closes the trial.
-        tune.report(epoch_metrics(EpochResult(**{**resume["history"][-1], "switched": ()}), "completed"))
+        tune.report(epoch_metrics(epoch_result(resume["history"][-1]), "completed"))
         return
 
     def on_epoch(result: EpochResult, get_state: Any) -> None:

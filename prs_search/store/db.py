@@ -9,13 +9,13 @@
   backoff, when the failure was transient (connection lost or refused, server restarting, SQLite
   busy, serialization failure), so a PostgreSQL restart during a search is survived. `work` must
   therefore be safe to run twice. `retry_transient(call)` does the same for any other database call
-  (the Optuna storage's), and `PATIENT_RETRIES` is how long a search driver keeps trying.
+  (the Optuna storage's), and `PATIENT_RETRIES` is how long a search driver keeps trying. Both retry
+  with tenacity (`retrying`): the `is_transient` predicate, exponential backoff with jitter, a warning
+  before every wait.
 """
 
 import logging
-import random
 import re
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -25,6 +25,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from prs_search.errors import ConfigError, StoreError
 
@@ -37,8 +38,8 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10
 MAX_BACKOFF_S = 5.0
 # Retries for a long-running writer (the search driver): backoff 0.2 s doubling up to MAX_BACKOFF_S
-# gives ~40 s, well past a PostgreSQL restart (well under a second, seconds with crash recovery);
-# hours of search must not be lost to one.
+# (plus up to 0.2 s of jitter) gives ~40 s, well past a PostgreSQL restart (well under a second, seconds
+# with crash recovery); hours of search must not be lost to one.
 PATIENT_RETRIES = 12
 # SQLSTATE classes worth retrying: connection exception, transaction rollback (serialization failure,
 # deadlock), insufficient resources, operator intervention (admin/crash shutdown, cannot connect now).
@@ -240,8 +241,23 @@ def is_transient(exc: BaseException) -> bool:
     return type(exc).__name__ in ("OperationalError", "InterfaceError")
 
 
-def _backoff(attempt: int, base: float) -> float:
-    return min(base * (2**attempt), MAX_BACKOFF_S) * (0.75 + 0.5 * random.random())
+def retrying(retries: int, backoff: float) -> Retrying:
+    """Up to `retries` more attempts while the failure is transient, waiting `backoff` seconds doubling
+    up to MAX_BACKOFF_S, with jitter (clients that failed together do not come back together); the
+    last error is raised as it is."""
+    return Retrying(
+        retry=retry_if_exception(is_transient),
+        stop=stop_after_attempt(retries + 1),
+        wait=wait_exponential_jitter(initial=backoff, max=MAX_BACKOFF_S, jitter=backoff),
+        before_sleep=_log_retry,
+        reraise=True,
+    )
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    delay = state.next_action.sleep if state.next_action is not None else 0.0
+    log.warning("transient database error (%s); retrying in %.1fs", _cause_line(exc), delay)
 
 
 # -- sessions -----------------------------------------------------------------------------------
@@ -258,23 +274,10 @@ def session_scope(factory: sessionmaker[Session], *, retries: int = 3, backoff: 
     session = factory()
     url = session.get_bind().engine.url
     try:
-        for attempt in range(retries + 1):
-            try:
-                session.connection()
-                break
-            except DBAPIError as exc:
-                _quiet_rollback(session)
-                if attempt < retries and is_transient(exc):
-                    delay = _backoff(attempt, backoff)
-                    log.warning(
-                        "database at %s unavailable (%s); retrying in %.1fs",
-                        safe_url(url),
-                        describe(exc),
-                        delay,
-                    )
-                    time.sleep(delay)
-                    continue
-                raise to_store_error(exc, url, connecting=True) from exc
+        try:
+            retrying(retries, backoff)(_connect, session)
+        except DBAPIError as exc:
+            raise to_store_error(exc, url, connecting=True) from exc
         try:
             yield session
             session.commit()
@@ -289,6 +292,14 @@ def session_scope(factory: sessionmaker[Session], *, retries: int = 3, backoff: 
             raise
     finally:
         session.close()
+
+
+def _connect(session: Session) -> None:
+    try:
+        session.connection()
+    except DBAPIError:
+        _quiet_rollback(session)  # the next attempt starts from a clean session
+        raise
 
 
 def _quiet_rollback(session: Session) -> None:
@@ -317,19 +328,11 @@ def run_transaction(
 def retry_transient(call: Callable[[], T], *, retries: int = 3, backoff: float = 0.2) -> T:
     """`call()`, called again (up to `retries` times, with backoff) while it fails transiently
     (`is_transient`). `call` must be safe to repeat."""
-    for attempt in range(retries + 1):
-        try:
-            return call()
-        except Exception as exc:
-            if attempt < retries and is_transient(exc):
-                delay = _backoff(attempt, backoff)
-                log.warning("transient database error (%s); retrying in %.1fs", _cause_line(exc), delay)
-                time.sleep(delay)
-                continue
-            raise
-    raise AssertionError("unreachable")  # pragma: no cover
+    return retrying(retries, backoff)(call)
 
 
-def _cause_line(exc: BaseException) -> str:
+def _cause_line(exc: BaseException | None) -> str:
     """Our StoreError's message names the database already; anything else is described by its cause."""
+    if exc is None:
+        return "unknown error"
     return str(exc) if isinstance(exc, StoreError) else describe(exc.__cause__ or exc)

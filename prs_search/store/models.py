@@ -3,11 +3,13 @@
 Every table is prefixed `prs_` so it never clashes with optuna's RDBStorage tables, which live in the
 same database. Uniqueness that the store relies on (one trial per Ray trial id, one row per trial
 epoch, one best schedule per dataset size) is enforced by the database, not only by the code.
-Constraint names follow `NAMING_CONVENTION`, so migrations can address them on every backend.
+Constraint names follow `NAMING_CONVENTION`, so migrations can address them on every backend. Column
+lengths are the limits `prs_search.schemas` checks: a value the schema admits always fits its column.
 """
 
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, get_args
 
 from sqlalchemy import (
     JSON,
@@ -27,7 +29,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
-from prs_search.store.records import SearchStatus, TrialState
+from prs_search.schemas import (
+    DATASET_LENGTH,
+    LABEL_LENGTH,
+    NAME_LENGTH,
+    NODE_ID_LENGTH,
+    STATUS_LENGTH,
+    STEM_LENGTH,
+    SearchStatus,
+    StudyRunStatus,
+    TrialState,
+)
 
 TABLE_PREFIX = "prs_"
 
@@ -65,13 +77,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def _in(column: str, values: type[SearchStatus] | type[TrialState]) -> str:
-    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+def _in(column: str, values: type[StrEnum] | tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
 
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[int]: JSON()}
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        list[int]: JSON(),
+        list[dict[str, Any]]: JSON(none_as_null=True),  # None is SQL NULL (missing), not JSON null
+    }
 
 
 class Search(Base):
@@ -81,22 +98,22 @@ class Search(Base):
     __table_args__ = (CheckConstraint(_in("status", SearchStatus), name="status"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(255), unique=True)
-    dataset: Mapped[str] = mapped_column(String(128), index=True)
+    name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
+    dataset: Mapped[str] = mapped_column(String(DATASET_LENGTH), index=True)
     num_samples: Mapped[int]
     fraction: Mapped[float | None] = mapped_column(Float)
-    space: Mapped[str] = mapped_column(String(128))
+    space: Mapped[str] = mapped_column(String(LABEL_LENGTH))
     space_config: Mapped[dict[str, Any]]
     budget: Mapped[int]
     epochs: Mapped[int]
-    model: Mapped[str] = mapped_column(String(128))
+    model: Mapped[str] = mapped_column(String(LABEL_LENGTH))
     model_config: Mapped[dict[str, Any]]
-    stem: Mapped[str] = mapped_column(String(32))
+    stem: Mapped[str] = mapped_column(String(STEM_LENGTH))
     seed: Mapped[int]
-    status: Mapped[str] = mapped_column(String(16), default=SearchStatus.PENDING.value)
-    study_name: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(STATUS_LENGTH), default=SearchStatus.PENDING.value)
+    study_name: Mapped[str] = mapped_column(String(NAME_LENGTH))
     storage_path: Mapped[str | None] = mapped_column(Text)
-    ray_address: Mapped[str | None] = mapped_column(String(255))
+    ray_address: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None]
@@ -137,11 +154,11 @@ class Trial(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     search_id: Mapped[int] = mapped_column(ForeignKey("prs_searches.id", ondelete="CASCADE"), index=True)
-    trial_key: Mapped[str] = mapped_column(String(128))
+    trial_key: Mapped[str] = mapped_column(String(LABEL_LENGTH))
     optuna_number: Mapped[int | None]
     schedule: Mapped[list[int]]
     params: Mapped[dict[str, Any]]
-    state: Mapped[str] = mapped_column(String(16), default=TrialState.RUNNING.value)
+    state: Mapped[str] = mapped_column(String(STATUS_LENGTH), default=TrialState.RUNNING.value)
     val_acc: Mapped[float | None] = mapped_column(Float)
     best_val_acc: Mapped[float | None] = mapped_column(Float)
     epochs_run: Mapped[int] = mapped_column(default=0, server_default="0")
@@ -149,10 +166,10 @@ class Trial(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
-    ray_trial_id: Mapped[str | None] = mapped_column(String(128))
+    ray_trial_id: Mapped[str | None] = mapped_column(String(LABEL_LENGTH))
     checkpoint_path: Mapped[str | None] = mapped_column(Text)
     # The Ray node that ran the trial's latest epoch (a retry or a resume may move it).
-    node_id: Mapped[str | None] = mapped_column(String(64))
+    node_id: Mapped[str | None] = mapped_column(String(NODE_ID_LENGTH))
 
     search: Mapped[Search] = relationship(back_populates="trials", foreign_keys=[search_id])
     epoch_metrics: Mapped[list["EpochMetric"]] = relationship(
@@ -164,11 +181,6 @@ class Trial(Base):
         stmt = select(cls).where(cls.search_id == search_id, cls.trial_key == trial_key)
         if for_update:
             stmt = stmt.with_for_update()
-        return session.scalars(stmt).one_or_none()
-
-    @classmethod
-    def find_by_optuna_number(cls, session: Session, search_id: int, number: int) -> "Trial | None":
-        stmt = select(cls).where(cls.search_id == search_id, cls.optuna_number == number)
         return session.scalars(stmt).one_or_none()
 
 
@@ -189,6 +201,8 @@ class EpochMetric(Base):
     lr: Mapped[float | None] = mapped_column(Float)
     attention_layers: Mapped[int]
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Per-layer statistics (mode, attention distance, tap mass); NULL for epochs recorded before 0004.
+    layers: Mapped[list[dict[str, Any]] | None]
 
     trial: Mapped[Trial] = relationship(back_populates="epoch_metrics")
 
@@ -204,17 +218,24 @@ class BestSchedule(Base):
     __table_args__ = (UniqueConstraint("dataset", "num_samples"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    dataset: Mapped[str] = mapped_column(String(128))
+    dataset: Mapped[str] = mapped_column(String(DATASET_LENGTH))
     num_samples: Mapped[int]
     search_id: Mapped[int] = mapped_column(ForeignKey("prs_searches.id", ondelete="CASCADE"), index=True)
     trial_id: Mapped[int] = mapped_column(ForeignKey("prs_trials.id", ondelete="CASCADE"), index=True)
     schedule: Mapped[list[int]]
     epochs: Mapped[int]
-    model: Mapped[str] = mapped_column(String(128))
-    stem: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(LABEL_LENGTH))
+    stem: Mapped[str] = mapped_column(String(STEM_LENGTH))
     val_acc: Mapped[float] = mapped_column(Float)
     test_acc: Mapped[float | None] = mapped_column(Float)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    search: Mapped[Search] = relationship()
+
+    @property
+    def search_name(self) -> str:
+        """The name of the search it came from (a field of `BestScheduleRecord`)."""
+        return self.search.name
 
     @classmethod
     def find(
@@ -235,21 +256,21 @@ class StudyRun(Base):
     __table_args__ = (
         # A study re-run under the same name skips the runs it already has, so a run is one row.
         UniqueConstraint("study", "num_samples", "schedule_label", "seed"),
-        CheckConstraint("status IN ('completed', 'diverged')", name="status"),
+        CheckConstraint(_in("status", get_args(StudyRunStatus)), name="status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    study: Mapped[str] = mapped_column(String(255))
-    dataset: Mapped[str] = mapped_column(String(128), index=True)
+    study: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    dataset: Mapped[str] = mapped_column(String(DATASET_LENGTH), index=True)
     fraction: Mapped[float | None] = mapped_column(Float)
     num_samples: Mapped[int]
-    schedule_label: Mapped[str] = mapped_column(String(128))
+    schedule_label: Mapped[str] = mapped_column(String(LABEL_LENGTH))
     schedule: Mapped[list[int]]
     epochs: Mapped[int]
-    model: Mapped[str] = mapped_column(String(128))
-    stem: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(LABEL_LENGTH))
+    stem: Mapped[str] = mapped_column(String(STEM_LENGTH))
     seed: Mapped[int]
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(STATUS_LENGTH))
     val_acc: Mapped[float] = mapped_column(Float)
     test_acc: Mapped[float | None] = mapped_column(Float)
     seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")

@@ -46,9 +46,9 @@ def test_fourier_of_a_stored_trial(
     finished_search: FinishedSearch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with ResultsStore(finished_search.url, migrate=False) as store:
-        search = store.get_search(finished_search.name)
+        search = store.get_search(name_or_id=finished_search.name)
         assert search is not None
-        trials = [t for t in store.list_trials(search.id)[0] if t.checkpoint_path]
+        trials = [t for t in store.list_trials(search_id=search.id)[0] if t.checkpoint_path]
     trial = trials[-1]
     args = ["analyze", "fourier", "--search", finished_search.name, "--trial", trial.trial_key,
             "--db", finished_search.url, "--out", str(tmp_path)]  # fmt: skip
@@ -98,7 +98,7 @@ def test_data_scale_study(
         for key in ("val_acc_mean", "val_acc_std", "test_acc_mean", "test_acc_std"):
             assert 0.0 <= float(r[key]) <= 1.0, (key, r)
     with ResultsStore(study_db, migrate=False) as store:
-        (best,) = store.best_schedules("digits")  # the search's 431 images: the nearest size to both
+        (best,) = store.best_schedules(dataset="digits")  # the search's 431 images: the nearest size to both
         runs = store.study_runs(study=STUDY_NAME)
     # 'best' is the searched schedule of 3 epochs, rescaled to this study's 1 epoch.
     scaled = ",".join(str(math.floor(e / 3 + 0.5)) for e in best.schedule)
@@ -131,9 +131,13 @@ def test_report_of_a_search(
     assert code == 0, err
     page = path.read_text()
     pngs = embedded_pngs(page)
-    assert len(pngs) == 4  # history, best schedule, accuracy against size, Fourier
+    assert len(pngs) == 5  # history, best schedule, what each layer became, accuracy against size, Fourier
     for png in pngs:
         assert_png(png)
+    # The best trial's last epoch, per layer: its mode, attention distance and tap mass (the trial's epochs
+    # reached SQL with their layers).
+    section = page.split("<h2>What each layer became (best trial)</h2>")[1].split("<h2>")[0]
+    assert section.count("<td>attention</td>") + section.count("<td>conv</td>") == TINY_DEPTH
     best = finished_search.summary.best_schedule
     assert f"<h2>Best schedule: {','.join(map(str, best))}</h2>" in page
     assert "not available" not in page and "nothing stored" not in page
@@ -154,7 +158,7 @@ def test_report_uses_the_newest_study_and_escapes_text(
     page = path.read_text()
     assert "data-scale study &lt;b&gt;s&amp;p&lt;/b&gt; $\\alpha_$" in page
     assert STUDY_NAME not in page
-    assert len(embedded_pngs(page)) == 4
+    assert len(embedded_pngs(page)) == 5
 
 
 def test_report_default_file_name(

@@ -3,7 +3,8 @@
 from pathlib import Path
 from typing import Any
 
-from api.settings import ApiSettings
+from prs_search.api.settings import ApiSettings
+
 from prs_search.store import BestScheduleRecord, ResultsStore, SearchRecord, TrialRecord
 
 TOKEN = "test-token-0123456789abcdef"
@@ -49,12 +50,19 @@ class Rows:
     ) -> TrialRecord:
         """A trial that ran `len(accs)` epochs and ended in `state` (RUNNING: still running)."""
         key = f"t{self._next()}"
-        trial = self.store.start_trial(search.id, key, schedule, {"schedule": schedule})
+        trial = self.store.start_trial(
+            search_id=search.id, trial_key=key, schedule=schedule, params={"schedule": schedule}
+        )
         for epoch, acc in enumerate(accs):
-            self.store.record_epoch(search.id, key, epoch, {"val_acc": acc, "train_loss": 1.0, "seconds": 0.5})
+            self.store.record_epoch(
+                search_id=search.id,
+                trial_key=key,
+                epoch=epoch,
+                metrics={"val_acc": acc, "train_loss": 1.0, "seconds": 0.5},
+            )
         if state != "RUNNING":
-            trial = self.store.finish_trial(search.id, key, state)
-        return self.store.get_trial(trial.id) or trial
+            trial = self.store.finish_trial(search_id=search.id, trial_key=key, state=state)
+        return self.store.get_trial(trial_id=trial.id) or trial
 
     def finished(
         self,
@@ -69,15 +77,15 @@ class Rows:
     ) -> BestScheduleRecord:
         """A finished search whose best trial has `schedule` and final `val_acc`, plus `pruned` others."""
         record = self.search(dataset, num_samples, depth=len(schedule), **search)
-        self.store.set_search_status(record.id, "running")
+        self.store.set_search_status(search_id=record.id, status="running")
         best = self.trial(record, schedule, [val_acc / 2, val_acc])
         for _ in range(pruned):
             self.trial(record, [record.epochs] * len(schedule), [val_acc / 3], state="PRUNED")
         if test_acc is not None:
-            self.store.set_test_result(record.id, best.id, test_acc)
-        row = self.store.update_best_schedule(record.id)
+            self.store.set_test_result(search_id=record.id, trial_id=best.id, test_acc=test_acc)
+        row = self.store.update_best_schedule(search_id=record.id)
         assert row is not None
-        self.store.set_search_status(record.id, "finished")
+        self.store.set_search_status(search_id=record.id, status="finished")
         return row
 
     def _next(self) -> int:

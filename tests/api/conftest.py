@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from api_factories import Rows, api_settings
 from fastapi.testclient import TestClient
+from prs_search.api.main import create_app
 
-from api.main import create_app
 from prs_search.store import ResultsStore
 
 

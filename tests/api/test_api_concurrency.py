@@ -22,7 +22,7 @@ def test_reads_while_a_search_writes(backend_url: str, make_client: Callable[...
     rows = Rows(driver)
     rows.finished("cifar100", 1000, [10, 8, 6, 4], 0.3)
     search = rows.search("cifar100", 4000, budget=TRIALS)
-    driver.set_search_status(search.id, "running")
+    driver.set_search_status(search_id=search.id, status="running")
     client = make_client(backend_url, api_migrate=False)
     done = threading.Event()
     failures: list[str] = []
@@ -32,19 +32,26 @@ def test_reads_while_a_search_writes(backend_url: str, make_client: Callable[...
         try:
             for t in range(TRIALS):
                 key = f"trial-{t}"
-                driver.start_trial(search.id, key, [t, t, 0, 0], {"t": t})
+                driver.start_trial(search_id=search.id, trial_key=key, schedule=[t, t, 0, 0], params={"t": t})
                 for epoch in range(EPOCHS):
-                    driver.record_epoch(search.id, key, epoch, {"val_acc": 0.1 + 0.01 * epoch, "seconds": 0.1})
-                driver.finish_trial(search.id, key, "COMPLETE" if t % 2 else "PRUNED")
-                driver.update_best_schedule(search.id)  # the recommendation changes while being read
+                    driver.record_epoch(
+                        search_id=search.id,
+                        trial_key=key,
+                        epoch=epoch,
+                        metrics={"val_acc": 0.1 + 0.01 * epoch, "seconds": 0.1},
+                    )
+                driver.finish_trial(search_id=search.id, trial_key=key, state="COMPLETE" if t % 2 else "PRUNED")
+                driver.update_best_schedule(search_id=search.id)  # the recommendation changes while being read
             # Keep writing (one more, long trial) until the readers have overlapped with enough writes.
-            driver.start_trial(search.id, "long", [0, 0, 0, 0], {})
+            driver.start_trial(search_id=search.id, trial_key="long", schedule=[0, 0, 0, 0], params={})
             epoch = 0
             while len(reads) < MIN_READ_ROUNDS and epoch < 10_000:
-                driver.record_epoch(search.id, "long", epoch, {"val_acc": 0.2, "seconds": 0.1})
+                driver.record_epoch(
+                    search_id=search.id, trial_key="long", epoch=epoch, metrics={"val_acc": 0.2, "seconds": 0.1}
+                )
                 epoch += 1
-            driver.finish_trial(search.id, "long", "PRUNED")
-            driver.set_search_status(search.id, "finished")
+            driver.finish_trial(search_id=search.id, trial_key="long", state="PRUNED")
+            driver.set_search_status(search_id=search.id, status="finished")
         except BaseException as exc:  # reported to the test
             failures.append(f"writer: {exc!r}")
         finally:

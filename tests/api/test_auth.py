@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from api_factories import AUTH, TOKEN, api_settings
 from fastapi.testclient import TestClient
+from prs_search.api.main import create_app
+from prs_search.api.settings import load_settings
 
-from api.main import create_app
-from api.settings import load_settings
 from prs_search.errors import ConfigError
 
 BODY = {"dataset": "digits", "budget": 5}

@@ -11,9 +11,8 @@ from api_factories import TOKEN, Rows
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from prs_search.cli_service import register
-from prs_search.errors import ConfigError, PRSError, StoreError
-from prs_search.recommend import NotFoundError
+from prs_search.cli.service import register
+from prs_search.errors import ConfigError, NotFoundError, PRSError, StoreError
 
 runner = CliRunner()
 
@@ -86,7 +85,7 @@ def test_serve_runs_the_app_factory(
     result = runner.invoke(cli, ["serve", "--db", sqlite_url, "--port", "8123"])
 
     assert result.exit_code == 0, result.output
-    assert seen["args"] == ("api.main:create_app",)
+    assert seen["args"] == ("prs_search.api.main:create_app",)
     assert seen["kwargs"]["factory"] is True and seen["kwargs"]["port"] == 8123
     assert seen["kwargs"]["host"] == "127.0.0.1"
     assert os.environ["PRS_DATABASE_URL"] == sqlite_url  # what the factory (in every worker) reads

@@ -20,10 +20,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prs_search.api.main import create_app
 from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 
-from api.main import create_app
 from prs_search.store import ResultsStore
 
 OPERATIONS = [
@@ -56,11 +56,11 @@ def fixture(tmp_path_factory: pytest.TempPathFactory) -> Fixture:
     rows.finished("cifar100", 4000, [6, 4, 1, 0], 0.5)
     rows.finished("cifar100", 16000, [3, 2, 0, 0], 0.6, model="small")
     running = rows.search("digits", 1200, name="1")  # a name that is also an id
-    store.set_search_status(running.id, "running")
+    store.set_search_status(search_id=running.id, status="running")
     rows.trial(running, [4, 3, 2, 1], [0.2, 0.3], state="RUNNING")
     rows.search("cifar10", 500)
     searches, _ = store.list_searches()
-    trials = [t for s in searches for t in store.list_trials(s.id)[0]]
+    trials = [t for s in searches for t in store.list_trials(search_id=s.id)[0]]
     store.dispose()
     known = {
         "search": [str(s.id) for s in searches] + [s.name for s in searches],

@@ -1,5 +1,8 @@
-"""The subprocess runner: the `prs-search run` command line, its environment, and early failures."""
+"""The subprocess runner: the request it hands `prs-search run-request`, its environment, and early failures."""
 
+import ast
+import json
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -8,10 +11,11 @@ from pathlib import Path
 import pytest
 from api_factories import AUTH, TOKEN
 from fastapi.testclient import TestClient
+from prs_search.api.errors import ConflictError
+from prs_search.api.launcher import Launcher, default_program
+from prs_search.api.schemas import SearchCreate
 
-from api.errors import ConflictError
-from api.launcher import Launcher, default_program
-from api.schemas import SearchCreate
+from prs_search.schemas import SearchRequest
 
 # Stands in for `prs-search`: prints its arguments and environment, then fails like an unknown dataset.
 FAKE_RUN = (
@@ -22,16 +26,15 @@ FAKE_RUN = (
 )
 
 
-def test_command_line_is_prs_search_run_with_the_options(tmp_path: Path) -> None:
+def test_the_command_hands_the_validated_request_to_run_request(tmp_path: Path) -> None:
     launcher = Launcher("none", tmp_path, "sqlite:///x.db", program=["prs-search"])
-    options = SearchCreate(dataset="cifar100", budget=50, fraction=0.1, gpus_per_trial=0.25).run_options()
-    command = launcher.command({**options, "name": "s1"})
-    assert command[:2] == ["prs-search", "run"]
-    assert command[2:] == [
-        "--dataset=cifar100", "--budget=50", "--fraction=0.1", "--space=monotone", "--epochs=10", "--model=tiny",
-        "--stem=conv", "--gpus-per-trial=0.25", "--cpus-per-trial=1.0", "--reduction-factor=3", "--seed=0",
-        "--name=s1",
-    ]  # fmt: skip
+    body = SearchCreate(dataset="cifar100", budget=50, fraction=0.1, gpus_per_trial=0.25)
+    launch = launcher.launch("s1", body)
+    program, command, request = launch.command
+    assert (program, command) == ("prs-search", "run-request")
+    handed = SearchRequest.model_validate_json(request)  # what the child validates
+    assert handed == SearchRequest(dataset="cifar100", budget=50, fraction=0.1, gpus_per_trial=0.25, name="s1")
+    assert set(json.loads(request)) == set(SearchRequest.model_fields)  # the whole request travels, defaults too
 
 
 def test_default_program_is_this_environments_cli() -> None:
@@ -47,12 +50,14 @@ def test_spawned_run_gets_the_database_and_reports_an_early_failure(
         "subprocess", tmp_path / "runs", "sqlite:///db.sqlite", ray_address="ray://head:10001",
         program=[sys.executable, "-c", FAKE_RUN],
     )  # fmt: skip
-    launch = launcher.launch("s1", {"dataset": "nope", "budget": 3})
+    launch = launcher.launch("s1", SearchRequest(dataset="nope", budget=3))
     assert launch.pid is not None and launch.state in ("starting", "exited")
     assert launch.process is not None and launch.process.wait(timeout=30) == 2
 
     log = (tmp_path / "runs" / "s1.log").read_text()
-    assert "argv ['run', '--dataset=nope', '--budget=3', '--name=s1']" in log
+    argv = ast.literal_eval(re.search(r"^argv (.*)$", log, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    assert argv[0] == "run-request"
+    assert SearchRequest.model_validate_json(argv[1]) == SearchRequest(dataset="nope", budget=3, name="s1")
     assert "db sqlite:///db.sqlite" in log and "ray ray://head:10001" in log
     assert "token None" in log  # the API's token is not handed to the run
     message = launcher.describe("s1")
@@ -65,17 +70,18 @@ def test_same_name_while_starting_is_a_conflict_then_free_once_exited(tmp_path: 
     launcher = Launcher(
         "subprocess", tmp_path, "sqlite://", program=[sys.executable, "-c", "import time; time.sleep(60)"]
     )
-    launch = launcher.launch("s1", {})
+    request = SearchRequest(dataset="digits", budget=1)
+    launch = launcher.launch("s1", request)
     assert launch.process is not None
     try:
         assert launcher.describe("s1") is not None and "is loading its data" in (launcher.describe("s1") or "")
         with pytest.raises(ConflictError, match="just accepted"):
-            launcher.launch("s1", {})
+            launcher.launch("s1", request)
     finally:
         launch.process.terminate()
         launch.process.wait(timeout=30)
     launcher.program = [sys.executable, "-c", "pass"]
-    relaunched = launcher.launch("s1", {})
+    relaunched = launcher.launch("s1", request)
     assert relaunched.process is not None and relaunched.process.wait(timeout=30) == 0
 
 
@@ -96,19 +102,15 @@ def test_post_then_poll_a_run_that_failed_early(
     assert "exited with code 2" in detail and "unknown dataset" in detail
 
 
-def test_every_option_the_api_passes_is_an_option_of_prs_search_run() -> None:
+def test_every_request_field_is_an_option_of_prs_search_run() -> None:
+    """`prs-search run` and `POST /v1/searches` take the same `SearchRequest`: a field of it is an option."""
     import typer.main
 
     from prs_search.cli import app
 
-    run = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
-    cli_options = {opt for param in run.params for opt in param.opts}
-    body = SearchCreate(
-        dataset="digits", budget=1, num_samples=300, max_concurrent=1, grace_period=2, compile=True, name="x"
-    )
-    command = Launcher("none", Path("."), "sqlite://", program=["prs-search"]).command(
-        {**body.run_options(), "name": "x"}
-    )
-    passed = {arg.split("=", 1)[0] for arg in command[2:]}
-    assert "--compile" in passed  # a boolean travels as a bare flag
-    assert passed <= cli_options, passed - cli_options
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    cli_options = {opt for param in commands["run"].params for opt in param.opts}
+    fields = {f"--{name.replace('_', '-')}" for name in SearchRequest.model_fields}
+    assert fields <= cli_options, fields - cli_options
+    assert set(SearchCreate.model_fields) == set(SearchRequest.model_fields)  # the body is the request
+    assert "run-request" in commands and commands["run-request"].hidden

@@ -5,8 +5,8 @@ import math
 import pytest
 from api_factories import Rows
 
-from prs_search.errors import ConfigError
-from prs_search.recommend import NotFoundError, recommend
+from prs_search.errors import ConfigError, NotFoundError
+from prs_search.recommend import recommend
 from prs_search.store import ResultsStore
 
 
@@ -112,8 +112,8 @@ def test_fraction_uses_the_training_split_size_of_fraction_searches(store: Resul
 
     assert (exact.method, exact.num_samples, exact.fraction) == ("exact", 5000, 0.1)
     assert (between.method, between.num_samples) == ("interpolated", 10000)
-    by_size = recommend(store, "cifar100", num_samples=10000).to_dict()
-    assert between.to_dict() == {**by_size, "fraction": 0.2}
+    by_size = recommend(store, "cifar100", num_samples=10000).model_dump(mode="json")
+    assert between.model_dump(mode="json") == {**by_size, "fraction": 0.2}
 
 
 def test_fraction_without_any_fraction_search_asks_for_num_samples(store: ResultsStore, rows: Rows) -> None:

@@ -6,8 +6,8 @@ from collections.abc import Callable
 import pytest
 from api_factories import AUTH, Rows
 from fastapi.testclient import TestClient
+from prs_search.api.deps import get_store
 
-from api.deps import get_store
 from prs_search.recommend import recommend
 from prs_search.store import ResultsStore
 
@@ -71,7 +71,7 @@ def test_recommendation_is_the_shared_function_answer(client: TestClient, store:
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["method"] == method
-        assert body == recommend(store, "cifar100", **params).to_dict()  # type: ignore[arg-type]
+        assert body == recommend(store, "cifar100", **params).model_dump(mode="json")  # type: ignore[arg-type]
 
     exact = client.get("/v1/recommendation", params={"dataset": "cifar100", "num_samples": 4000}).json()
     assert exact["test_acc"] == pytest.approx(0.48) and exact["schedule"] == [6, 4, 1, 0]
@@ -108,7 +108,7 @@ def test_recommendation_errors(client: TestClient, rows: Rows) -> None:
 
 def test_list_searches_paginated_and_filtered(client: TestClient, rows: Rows) -> None:
     made = [rows.search("cifar100" if i % 2 else "digits", 1000 + i) for i in range(5)]
-    rows.store.set_search_status(made[0].id, "running")
+    rows.store.set_search_status(search_id=made[0].id, status="running")
 
     page = client.get("/v1/searches", params={"offset": 1, "limit": 2}).json()
     assert page["count"] == 5
@@ -128,7 +128,7 @@ def test_list_searches_paginated_and_filtered(client: TestClient, rows: Rows) ->
 
 def test_search_detail_has_live_state(client: TestClient, rows: Rows) -> None:
     search = rows.search("cifar100", 5000, budget=4)
-    rows.store.set_search_status(search.id, "running")
+    rows.store.set_search_status(search_id=search.id, status="running")
     best = rows.trial(search, [8, 6, 4, 2], [0.2, 0.4])
     rows.trial(search, [10, 10, 10, 10], [0.1], state="PRUNED")
     rows.trial(search, [0, 0, 0, 0], [0.3], state="RUNNING")

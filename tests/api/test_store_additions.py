@@ -13,7 +13,7 @@ def test_list_searches_filters_by_dataset_and_status(backend_url: str) -> None:
     a = rows.search("cifar100", 1000)
     b = rows.search("digits", 1000)
     c = rows.search("cifar100", 2000)
-    store.set_search_status(c.id, "running")
+    store.set_search_status(search_id=c.id, status="running")
 
     assert [s.id for s in store.list_searches(dataset="cifar100")[0]] == [c.id, a.id]
     assert store.list_searches(dataset="cifar100", limit=1)[1] == 2
@@ -31,7 +31,7 @@ def test_list_searches_filters_by_dataset_and_status(backend_url: str) -> None:
 def test_get_search_with_ids_out_of_range_or_odd_digits_is_none(backend_url: str) -> None:
     store = ResultsStore(backend_url)
     search = Rows(store).search()
-    assert store.get_search(f" {search.id} ") == search
+    assert store.get_search(name_or_id=f" {search.id} ") == search
     for key in ("²", "١", "99999999999999999999999", str(2**31), 2**31, 2**70, -1):
-        assert store.get_search(key) is None
+        assert store.get_search(name_or_id=key) is None
     store.dispose()

@@ -6,14 +6,30 @@ import pytest
 import torch
 from PIL import Image
 
-from prs_search.data import ImageData, list_datasets, load_dataset, make_synthetic
+from prs_search.data import (
+    DATASET_INFO,
+    ImageData,
+    RawDataset,
+    list_datasets,
+    load_dataset,
+    make_splits,
+    make_synthetic,
+)
 from prs_search.errors import DatasetError
 
 
 def test_registry_lists_builtin_names_and_rejects_unknown(tmp_path: Path) -> None:
-    assert list_datasets() == ["cifar10", "cifar100", "digits", "synthetic"]
+    assert list_datasets() == ["cifar10", "cifar100", "digits", "mnist5k", "synthetic"]
     with pytest.raises(DatasetError, match="cifar100.*imagefolder:PATH"):
         load_dataset("mnist", tmp_path)
+
+
+@pytest.mark.parametrize("name", ["digits", "mnist5k", "synthetic"])
+def test_listed_sizes_are_what_the_loaders_load(name: str, tmp_path: Path) -> None:
+    assert sorted(DATASET_INFO) == list_datasets()
+    raw, info = load_dataset(name, tmp_path), DATASET_INFO[name]
+    assert (len(raw.train), len(raw.test), raw.num_classes) == (info.train, info.test, info.classes)
+    assert info.shape == f"{raw.in_chans}x{raw.img_size}x{raw.img_size}"
 
 
 def test_image_data_rejects_wrong_dtypes() -> None:
@@ -33,6 +49,41 @@ def test_digits_has_a_fixed_stratified_test_split(tmp_path: Path) -> None:
     assert torch.all(torch.bincount(raw.test.y, minlength=10) >= 30)
     again = load_dataset("digits", tmp_path)
     assert torch.equal(raw.test.y, again.test.y) and torch.equal(raw.test.x, again.test.x)
+
+
+@pytest.fixture(scope="module")
+def mnist5k(tmp_path_factory: pytest.TempPathFactory) -> RawDataset:
+    return load_dataset("mnist5k", tmp_path_factory.mktemp("nothing-to-download"))
+
+
+def test_mnist5k_loads_offline_with_a_fixed_stratified_test_split(mnist5k: RawDataset) -> None:
+    raw = mnist5k
+    assert (len(raw.train), len(raw.test)) == (4000, 1000)
+    assert (raw.in_chans, raw.img_size, raw.num_classes, raw.hflip) == (1, 32, 10, False)
+    assert torch.equal(torch.bincount(raw.train.y), torch.full((10,), 400))
+    assert torch.equal(torch.bincount(raw.test.y), torch.full((10,), 100))
+    # Real MNIST digits: the 2-pixel black frame of the 28 -> 32 padding, ink in the middle.
+    frame = torch.ones(32, 32, dtype=torch.bool)
+    frame[2:30, 2:30] = False
+    assert not raw.train.x[:, 0, frame].any()
+    assert raw.train.x.max() == 255 and (raw.train.x > 128).float().mean() > 0.05
+    assert len(torch.unique(raw.train.x.flatten(1), dim=0)) == 4000  # no duplicated images
+
+
+def test_mnist5k_test_split_does_not_move_with_the_seed(mnist5k: RawDataset) -> None:
+    test_images = {bytes(img.numpy()) for img in mnist5k.test.x}
+    for seed in (0, 1, 7):
+        splits = make_splits(mnist5k, num_samples=500, seed=seed)
+        assert torch.equal(splits.test.x, mnist5k.test.x)
+        assert (len(splits.train), len(splits.val)) == (450, 50)
+        seen = [bytes(img.numpy()) for img in torch.cat([splits.train.x, splits.val.x])]
+        assert not test_images.intersection(seen)  # train/val never hold a test image
+        assert len(set(seen)) == 500  # train and val are disjoint
+        counts = torch.bincount(torch.cat([splits.train.y, splits.val.y]), minlength=10)
+        assert torch.equal(counts, torch.full((10,), 50))  # the subset stays stratified
+        assert torch.equal(torch.bincount(splits.val.y, minlength=10), torch.full((10,), 5))
+    first, other = make_splits(mnist5k, num_samples=500, seed=0), make_splits(mnist5k, num_samples=500, seed=1)
+    assert not torch.equal(first.train.x, other.train.x)  # the seed does pick the subset
 
 
 def test_synthetic_default_shape(tmp_path: Path) -> None:

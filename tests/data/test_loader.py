@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from prs_search.data import DeviceLoader, ImageData, make_loaders, make_splits, make_synthetic, random_crop
+from prs_search.data import DeviceLoader, ImageData, make_splits, make_synthetic, random_crop
 from prs_search.errors import ConfigError
 
 IDENTITY = {"mean": (0.0,), "std": (1.0,)}  # x / 255: raw pixels stay readable in the batches
@@ -116,7 +116,9 @@ def test_flip_only_when_allowed(hflip: bool) -> None:
 
 def test_normalisation_centres_the_train_split() -> None:
     splits = make_splits(make_synthetic(600, 60, 3, 16, seed=0), fraction=0.5, seed=0)
-    train, val, test = make_loaders(splits, batch_size=64)
+    norm = {"mean": splits.mean, "std": splits.std}
+    train = DeviceLoader(splits.train, 64, train=True, hflip=splits.hflip, **norm)
+    val, test = DeviceLoader(splits.val, 128, **norm), DeviceLoader(splits.test, 128, **norm)
     assert train.train and train.hflip == splits.hflip and not val.train and not test.train
     assert sum(len(y) for _, y in val) == len(splits.val) and sum(len(y) for _, y in test) == 60
     unaugmented = DeviceLoader(splits.train, 100, mean=splits.mean, std=splits.std)

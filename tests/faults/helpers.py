@@ -6,30 +6,30 @@ import logging
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from search.helpers import CLI, FinishedSearch
 
-from prs_search.search import SearchRequest
+from prs_search.search import SearchJob
 from prs_search.store import ResultsStore, TrialRecord
 
 log = logging.getLogger(__name__)
 
-# SearchRequest fields that `prs-search run` takes as options of the same name.
+# SearchJob fields that `prs-search run` takes as options of the same name.
 _NOT_OPTIONS = {"database_url", "storage_path", "data_dir", "ray_address", "max_failures"}
 
 
-def run_args(request: SearchRequest) -> list[str]:
+def run_args(request: SearchJob) -> list[str]:
     """The `prs-search run` command line for `request` (storage and data folders go by environment)."""
     args = ["run", "--db", request.database_url]
     if request.ray_address:
         args += ["--ray-address", request.ray_address]
-    for f in fields(request):
-        value, option = getattr(request, f.name), f"--{f.name.replace('_', '-')}"
-        if f.name in _NOT_OPTIONS or value is None or value is False:
+    for name in SearchJob.model_fields:
+        value, option = getattr(request, name), f"--{name.replace('_', '-')}"
+        if name in _NOT_OPTIONS or value is None or value is False:
             continue
         args += [option] if value is True else [option, str(value)]
     return args
@@ -39,13 +39,13 @@ def run_args(request: SearchRequest) -> list[str]:
 class BackgroundSearch:
     """`prs-search run` in a subprocess, its output in `log_path`."""
 
-    request: SearchRequest
+    request: SearchJob
     process: subprocess.Popen[bytes]
     log_path: Path
     started: float
 
     @classmethod
-    def start(cls, request: SearchRequest, env: dict[str, str], folder: Path) -> "BackgroundSearch":
+    def start(cls, request: SearchJob, env: dict[str, str], folder: Path) -> "BackgroundSearch":
         env = {**env, "PRS_STORAGE_PATH": str(request.storage_path), "PRS_DATA_DIR": str(request.data_dir)}
         log_path = folder / f"{request.name}.log"
         with log_path.open("wb") as out:
@@ -85,10 +85,10 @@ class BackgroundSearch:
 
 
 def running_trials(store: ResultsStore, name: str) -> list[TrialRecord]:
-    search = store.get_search(name)
+    search = store.get_search(name_or_id=name)
     if search is None:
         return []
-    return [t for t in store.list_trials(search.id)[0] if t.state == "RUNNING"]
+    return [t for t in store.list_trials(search_id=search.id)[0] if t.state == "RUNNING"]
 
 
 def ray_reports(storage: Path, name: str, optuna_number: int) -> list[dict[str, Any]]:
@@ -99,16 +99,19 @@ def ray_reports(storage: Path, name: str, optuna_number: int) -> list[dict[str, 
     return reports
 
 
-def finished_search(request: SearchRequest, store: ResultsStore, seconds: float) -> FinishedSearch:
+def finished_search(request: SearchJob, store: ResultsStore, seconds: float) -> FinishedSearch:
     """What `assert_search_agrees` inspects, for a search the CLI ran."""
-    search = store.get_search(request.name or "")
+    search = store.get_search(name_or_id=request.name or "")
     assert search is not None, f"no search {request.name!r}"
-    counts = {str(k): v for k, v in store.trial_counts(search.id).items()}
+    counts = {str(k): v for k, v in store.trial_counts(search_id=search.id).items()}
     return FinishedSearch(store.url, search.name, request, SimpleNamespace(counts=counts), seconds)
 
 
 def epoch_rows(store: ResultsStore, name: str) -> dict[int, list[int]]:
     """Optuna trial number -> the epochs stored for it, in order."""
-    search = store.get_search(name)
+    search = store.get_search(name_or_id=name)
     assert search is not None
-    return {t.optuna_number or 0: [e.epoch for e in store.epoch_metrics(t.id)] for t in store.list_trials(search.id)[0]}
+    return {
+        t.optuna_number or 0: [e.epoch for e in store.epoch_metrics(trial_id=t.id)]
+        for t in store.list_trials(search_id=search.id)[0]
+    }

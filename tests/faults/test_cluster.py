@@ -29,9 +29,9 @@ def test_search_spreads_over_both_nodes(ray_cluster: RayCluster, postgres_url: s
         search.stop()
     with ResultsStore(postgres_url, migrate=False) as store:
         assert_search_agrees(store, finished_search(request, store, seconds))
-        found = store.get_search("two-nodes")
+        found = store.get_search(name_or_id="two-nodes")
         assert found is not None and found.ray_address == ray_cluster.address
-        rows, _ = store.list_trials(found.id)
+        rows, _ = store.list_trials(search_id=found.id)
     nodes = {t.node_id for t in rows}
     log.info("%d trials in %.0f s on nodes %s", len(rows), seconds, sorted(str(n)[:8] for n in nodes))
     assert len(rows) == request.budget

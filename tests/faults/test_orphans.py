@@ -10,7 +10,7 @@ from search.helpers import TINY_DEPTH, tiny_request
 
 from prs_search.search.driver import _unfinished
 from prs_search.search.searcher import PRSOptunaSearch, Replay
-from prs_search.spaces import load_space
+from prs_search.search.spaces import load_space
 from prs_search.store import ResultsStore
 
 
@@ -42,18 +42,22 @@ def test_resume_leaves_an_unrecorded_trial_for_adoption(tmp_path: Path) -> None:
     request = tiny_request(tmp_path, url, budget=4, name="died-in-suggest", space="monotone")
     store = ResultsStore(url)
     search = store.create_search(
-        "died-in-suggest", "digits", 100, None, "monotone", {}, 4, 3, "tiny", {}, "conv", 0, "prs-died-in-suggest"
-    )
-    store.set_search_status(search.id, "running")
+        name="died-in-suggest", dataset="digits", num_samples=100, fraction=None, space="monotone", space_config={},
+        budget=4, epochs=3, model="tiny", model_config={}, stem="conv", seed=0, study_name="prs-died-in-suggest",
+    )  # fmt: skip
+    store.set_search_status(search_id=search.id, status="running")
     storage = optuna.storages.RDBStorage(url)
     alg = searcher(storage, "prs-died-in-suggest", budget=4)
     done, running = alg.study.ask(), alg.study.ask()
     for trial in (done, running):
-        store.start_trial(search.id, str(trial.number), [3, 2, 1, 0], {}, optuna_number=trial.number)
+        store.start_trial(
+            search_id=search.id, trial_key=str(trial.number), schedule=[3, 2, 1, 0], params={},
+            optuna_number=trial.number,
+        )  # fmt: skip
     alg.study.tell(done, 0.5)
     orphan = alg.study.ask()  # no row: the driver was killed here
 
-    replay, finished = _unfinished(store, store.get_search(search.id) or search, request)
+    replay, finished = _unfinished(store, store.get_search(name_or_id=search.id) or search, request)
     assert finished == 1
     assert [r.number for r in replay] == [running.number]
     assert alg.study.trials[orphan.number].state == optuna.trial.TrialState.RUNNING

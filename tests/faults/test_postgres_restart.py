@@ -61,7 +61,7 @@ def test_search_survives_a_postgres_restart(
     for number, epochs in before.items():  # nothing written before the outage is gone
         assert after[number][: len(epochs)] == epochs
     assert_search_agrees(store, finished_search(request, store, seconds))
-    found = store.get_search("pg-restart")
+    found = store.get_search(name_or_id="pg-restart")
     assert found is not None
     study = optuna.load_study(study_name=found.study_name, storage=store.url)
     assert len(study.trials) == request.budget
@@ -73,7 +73,10 @@ def test_store_and_optuna_calls_wait_for_the_database(private_postgres: Postgres
     """The two kinds of call a driver makes, each issued while the server is down, done once it is back."""
     url = private_postgres.create_database("calls")
     store = ResultsStore(url, retries=PATIENT_RETRIES)
-    search = store.create_search("s", "digits", 100, None, "monotone", {}, 2, 3, "tiny", {}, "conv", 0, "study-s")
+    search = store.create_search(
+        name="s", dataset="digits", num_samples=100, fraction=None, space="monotone", space_config={}, budget=2,
+        epochs=3, model="tiny", model_config={}, stem="conv", seed=0, study_name="study-s",
+    )  # fmt: skip
     study = optuna.create_study(
         storage=optuna.storages.RDBStorage(store.url, engine_kwargs=store.optuna_engine_kwargs()),
         study_name="study-s", direction="maximize",
@@ -85,11 +88,14 @@ def test_store_and_optuna_calls_wait_for_the_database(private_postgres: Postgres
         started = time.monotonic()
         trial = retry_transient(study.ask, retries=PATIENT_RETRIES)  # Optuna's error wraps the driver's
         waited = time.monotonic() - started
-        store.start_trial(search.id, str(trial.number), [3, 2, 1, 0], {}, optuna_number=trial.number)
+        store.start_trial(
+            search_id=search.id, trial_key=str(trial.number), schedule=[3, 2, 1, 0], params={},
+            optuna_number=trial.number,
+        )  # fmt: skip
     finally:
         back.join()
     log.info("Optuna's ask() waited %.1f s for the server", waited)
     assert waited >= 2.0, "the call did not meet the outage"
     assert [t.number for t in study.trials] == [0]
-    assert [t.optuna_number for t in store.list_trials(search.id)[0]] == [0]
+    assert [t.optuna_number for t in store.list_trials(search_id=search.id)[0]] == [0]
     store.dispose()

@@ -64,9 +64,9 @@ def test_killed_trial_worker_is_retried_from_its_checkpoint(
     epochs = epoch_rows(store, "worker-kill")
     log.info("epoch rows in SQL after the search: %s", epochs)
     assert epochs == {n: list(range(EPOCHS)) for n in range(request.budget)}
-    found = store.get_search("worker-kill")
+    found = store.get_search(name_or_id="worker-kill")
     assert found is not None
-    rows, _ = store.list_trials(found.id)
+    rows, _ = store.list_trials(search_id=found.id)
     assert {t.state for t in rows} == {"COMPLETE"}
     study = optuna.load_study(study_name=found.study_name, storage=store.url)
     killed = study.trials[number]

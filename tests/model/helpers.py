@@ -7,7 +7,7 @@ from torch import nn
 def randomize_(module: nn.Module, seed: int, *, qk: bool = True) -> nn.Module:
     """Give every Linear normal(0, fan_in**-0.5) weights and small random biases, every LayerNorm
     weights around 1 and small biases, as a trained network would have. The mixers' switch parameters
-    (locality, gate, rel_bias) keep their values; with `qk=False` the query/key projections keep their
+    (locality_raw, center) keep their values; with `qk=False` the query/key projections keep their
     constructed weights too."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():

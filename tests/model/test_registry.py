@@ -7,7 +7,7 @@ import torch
 from prs_search.errors import ConfigError
 from prs_search.model import HybridViT, create_model, list_models, model_doc
 
-ATTENTION_ONLY = ("qk.weight", "locality", "rel_bias", "gate")
+ATTENTION_ONLY = ("qk.weight", "locality_raw", "center")
 PARAM_RANGES = {"tiny": (0.0, 0.1e6), "cifar_s": (3e6, 6e6), "cifar_m": (20e6, 30e6)}
 SHAPES = [(8, 1, 10), (32, 3, 100)]  # (img_size, in_chans, num_classes): digits-like and CIFAR-like
 
@@ -32,7 +32,7 @@ def _has_grad(grad: torch.Tensor | None) -> bool:
 
 
 @pytest.mark.parametrize(("img_size", "in_chans", "num_classes"), SHAPES, ids=["8px-1ch", "32px-3ch"])
-@pytest.mark.parametrize("name", ["tiny", "cifar_s", "cifar_m"])
+@pytest.mark.parametrize("name", list_models())  # every registered preset, as timm's registry test does
 def test_preset_forward_backward_both_modes(name: str, img_size: int, in_chans: int, num_classes: int) -> None:
     torch.manual_seed(0)
     model = create_model(name, img_size=img_size, in_chans=in_chans, num_classes=num_classes)
@@ -117,8 +117,8 @@ def test_wrong_number_of_flags_is_a_config_error() -> None:
     assert model.attention_layers() == (False,) * 4
 
 
-def test_no_weight_decay_holds_exactly_the_position_terms_and_gates() -> None:
+def test_no_weight_decay_holds_exactly_the_position_terms() -> None:
     model = create_model("tiny")
-    expected = {f"blocks.{i}.mixer.{p}" for i in range(model.depth) for p in ("locality", "rel_bias", "gate")}
+    expected = {f"blocks.{i}.mixer.{p}" for i in range(model.depth) for p in ("locality_raw", "center")}
     assert model.no_weight_decay() == expected
     assert expected <= dict(model.named_parameters()).keys()

@@ -13,8 +13,8 @@ from typing import Any
 import optuna
 from optuna.trial import FixedTrial, TrialState
 
-from prs_search.search import SearchRequest
-from prs_search.spaces import load_space
+from prs_search.search import SearchJob
+from prs_search.search.spaces import load_space
 from prs_search.store import ResultsStore, SearchRecord, TrialRecord
 
 CLI = Path(sys.executable).with_name("prs-search")
@@ -38,9 +38,9 @@ TINY_SEARCH: dict[str, Any] = {
 }
 
 
-def tiny_request(tmp: Path, database_url: str, *, budget: int, name: str, **overrides: Any) -> SearchRequest:
+def tiny_request(tmp: Path, database_url: str, *, budget: int, name: str, **overrides: Any) -> SearchJob:
     fields = {**TINY_SEARCH, **overrides}
-    return SearchRequest(
+    return SearchJob(
         budget=budget, database_url=database_url, name=name, storage_path=tmp / "ray",
         data_dir=tmp / "data", **fields,
     )  # fmt: skip
@@ -72,7 +72,7 @@ class FinishedSearch:
 
     url: str
     name: str
-    request: SearchRequest
+    request: SearchJob
     summary: Any  # prs_search.search.SearchSummary
     seconds: float
 
@@ -80,10 +80,10 @@ class FinishedSearch:
 def assert_search_agrees(store: ResultsStore, finished: FinishedSearch) -> None:
     """SQL rows == Ray Tune's result files == the Optuna study, for one finished search."""
     request = finished.request
-    search = store.get_search(finished.name)
+    search = store.get_search(name_or_id=finished.name)
     assert search is not None
     assert search.status == "finished", search.error
-    rows, total = store.list_trials(search.id, limit=1000)
+    rows, total = store.list_trials(search_id=search.id, limit=1000)
     assert total == len(rows) == request.budget
     assert sorted(t.optuna_number for t in rows) == list(range(request.budget))
     assert all(t.ray_trial_id for t in rows)
@@ -105,7 +105,7 @@ def _check_trial_rows(store: ResultsStore, trial: TrialRecord, epochs: int) -> l
     assert trial.finished_at is not None
     assert len(trial.schedule) == TINY_DEPTH
     assert all(isinstance(e, int) and 0 <= e <= epochs for e in trial.schedule), trial.schedule
-    rows = store.epoch_metrics(trial.id)
+    rows = store.epoch_metrics(trial_id=trial.id)
     assert [e.epoch for e in rows] == list(range(trial.epochs_run))
     assert 1 <= trial.epochs_run <= epochs
     for e in rows:
@@ -154,10 +154,10 @@ def _check_outcome(store: ResultsStore, search: SearchRecord, rows: list[TrialRe
     evaluated = next(t for t in rows if t.id == search.test_trial_id)
     assert evaluated.state == "COMPLETE" and evaluated.val_acc == best_acc
     assert evaluated.checkpoint_path
-    best = store.best_trial(search.id)
+    best = store.best_trial(search_id=search.id)
     assert best is not None and best.id == evaluated.id
 
-    (row,) = [b for b in store.best_schedules(search.dataset) if b.num_samples == search.num_samples]
+    (row,) = [b for b in store.best_schedules(dataset=search.dataset) if b.num_samples == search.num_samples]
     assert (row.search_id, row.search_name, row.trial_id) == (search.id, search.name, evaluated.id)
     assert row.schedule == evaluated.schedule
     assert row.val_acc == best_acc

@@ -32,9 +32,9 @@ def _wait_for_mid_search(store: ResultsStore, driver: subprocess.Popen[bytes], t
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert driver.poll() is None, "the search ended before it could be interrupted"
-        search = store.get_search("killed")
+        search = store.get_search(name_or_id="killed")
         if search is not None:
-            rows, _ = store.list_trials(search.id)
+            rows, _ = store.list_trials(search_id=search.id)
             finished = [t for t in rows if t.state != "RUNNING"]
             in_flight = [t for t in rows if t.state == "RUNNING" and t.epochs_run >= 1 and t.checkpoint_path]
             if finished and in_flight:
@@ -68,28 +68,30 @@ def test_kill_driver_then_resume(tmp_path: Path, database_url: str) -> None:
     driver = subprocess.Popen(run, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         interrupted = _wait_for_mid_search(store, driver)
-        epochs_at_kill = store.find_trial(store.get_search("killed").id, str(interrupted)).epochs_run
+        epochs_at_kill = store.find_trial(
+            search_id=store.get_search(name_or_id="killed").id, trial_key=str(interrupted)
+        ).epochs_run
         driver.send_signal(signal.SIGKILL)
     finally:
         driver.wait(timeout=30)
-    search = store.get_search("killed")
+    search = store.get_search(name_or_id="killed")
     assert search is not None and search.status == "running"
-    counts = {state.value: n for state, n in store.trial_counts(search.id).items()}
+    counts = {state.value: n for state, n in store.trial_counts(search_id=search.id).items()}
     logger.info("driver killed with trials %s; trial %d had %d epochs", counts, interrupted, epochs_at_kill)
     experiments_before = set((tmp_path / "ray_results").iterdir())
 
     resumed = subprocess.run([*run, "--resume"], env=env, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
-    search = store.get_search("killed")
+    search = store.get_search(name_or_id="killed")
     assert search.status == "finished"
-    rows, total = store.list_trials(search.id)
-    logger.info("after --resume: %s", {state.value: n for state, n in store.trial_counts(search.id).items()})
+    rows, total = store.list_trials(search_id=search.id)
+    logger.info("after --resume: %s", {state.value: n for state, n in store.trial_counts(search_id=search.id).items()})
     assert total == BUDGET
     assert sorted(t.optuna_number for t in rows) == list(range(BUDGET))
     assert {t.state for t in rows} == {"COMPLETE"}
     for trial in rows:  # every epoch of every trial recorded once, none missing
-        assert [e.epoch for e in store.epoch_metrics(trial.id)] == list(range(EPOCHS))
+        assert [e.epoch for e in store.epoch_metrics(trial_id=trial.id)] == list(range(EPOCHS))
     study = optuna.load_study(study_name=search.study_name, storage=store.url)
     assert len(study.trials) == BUDGET
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)

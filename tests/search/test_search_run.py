@@ -53,9 +53,9 @@ def test_sql_agrees_with_ray_and_optuna(sqlite_search: FinishedSearch) -> None:
 def test_asha_stops_trials_and_optuna_calls_them_pruned(sqlite_search: FinishedSearch) -> None:
     epochs = sqlite_search.request.epochs
     with ResultsStore(sqlite_search.url, migrate=False) as store:
-        search = store.get_search(sqlite_search.name)
+        search = store.get_search(name_or_id=sqlite_search.name)
         assert search is not None
-        rows = {t.optuna_number: t for t in store.list_trials(search.id)[0]}
+        rows = {t.optuna_number: t for t in store.list_trials(search_id=search.id)[0]}
     study = optuna.load_study(study_name=search.study_name, storage=sqlite_search.url)
     states = [t.state for t in study.trials]
     assert states.count(TrialState.PRUNED) >= 1, f"ASHA stopped no trial: {states}"
@@ -83,9 +83,9 @@ def test_cli_lists_the_search_and_its_trials(sqlite_search: FinishedSearch, tmp_
     assert f"{sqlite_search.summary.test_acc:.4f}" in line
 
     with ResultsStore(sqlite_search.url, migrate=False) as store:
-        search = store.get_search(sqlite_search.name)
+        search = store.get_search(name_or_id=sqlite_search.name)
         assert search is not None
-        rows = store.list_trials(search.id)[0]
+        rows = store.list_trials(search_id=search.id)[0]
     for name_or_id in (sqlite_search.name, str(search.id)):
         shown = run_cli(["trials", name_or_id, *db], env, cwd=tmp_path)
         assert shown.returncode == 0, shown.stderr

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from prs_search.errors import ConfigError
 from prs_search.schedule import Schedule
-from prs_search.spaces import SearchSpace, list_spaces, load_space
+from prs_search.search.spaces import SearchSpace, list_spaces, load_space
 
 KINDS = ("free", "monotone", "linear")
 

@@ -74,11 +74,15 @@ def run_trial(store: ResultsStore) -> Callable[..., int]:
         seconds: float = 1.0,
         schedule: tuple[int, ...] = (4, 3, 2, 1),
     ) -> int:
-        trial = store.start_trial(search_id, key, list(schedule), {"e": list(schedule)})
+        trial = store.start_trial(
+            search_id=search_id, trial_key=key, schedule=list(schedule), params={"e": list(schedule)}
+        )
         for epoch, acc in enumerate(accs):
-            store.record_epoch(search_id, key, epoch, {"val_acc": acc, "seconds": seconds})
+            store.record_epoch(
+                search_id=search_id, trial_key=key, epoch=epoch, metrics={"val_acc": acc, "seconds": seconds}
+            )
         if state != "RUNNING":
-            store.finish_trial(search_id, key, state)
+            store.finish_trial(search_id=search_id, trial_key=key, state=state)
         return trial.id
 
     return run

@@ -97,7 +97,10 @@ class TestSqliteEngine:
 
     def test_in_memory_database_is_shared(self) -> None:
         with ResultsStore("sqlite://") as store:
-            store.create_search("m", "d", 1, None, "free", {}, 1, 1, "tiny", {}, "conv", 0, "s")
+            store.create_search(
+                name="m", dataset="d", num_samples=1, fraction=None, space="free", space_config={}, budget=1, epochs=1,
+                model="tiny", model_config={}, stem="conv", seed=0, study_name="s",
+            )  # fmt: skip
             assert store.list_searches()[1] == 1
 
 

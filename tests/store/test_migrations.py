@@ -60,10 +60,13 @@ def test_upgrade_creates_exactly_our_tables(empty_url: str) -> None:
 
 def test_upgrade_twice_is_a_no_op(empty_url: str) -> None:
     store = ResultsStore(empty_url)
-    search = store.create_search("kept", "cifar100", 100, None, "free", {}, 1, 1, "tiny", {}, "conv", 0, "study")
+    search = store.create_search(
+        name="kept", dataset="cifar100", num_samples=100, fraction=None, space="free", space_config={}, budget=1,
+        epochs=1, model="tiny", model_config={}, stem="conv", seed=0, study_name="study",
+    )  # fmt: skip
     upgrade(empty_url)
     ResultsStore(empty_url).dispose()
-    assert store.get_search("kept") == search
+    assert store.get_search(name_or_id="kept") == search
     assert current_revision(empty_url) == head_revision()
     store.dispose()
 
@@ -93,7 +96,10 @@ def test_optuna_first_then_store(empty_url: str) -> None:
     assert optuna_revision is not None
 
     with ResultsStore(empty_url) as store:
-        store.create_search("s", "cifar100", 100, None, "free", {}, 1, 1, "tiny", {}, "conv", 0, "before")
+        store.create_search(
+            name="s", dataset="cifar100", num_samples=100, fraction=None, space="free", space_config={}, budget=1,
+            epochs=1, model="tiny", model_config={}, stem="conv", seed=0, study_name="before",
+        )  # fmt: skip
         assert current_revision(empty_url) == head_revision()
         assert optuna_alembic_revision(empty_url) == optuna_revision
         assert len(load_study_values(store.url, "before")) == 3
@@ -119,7 +125,10 @@ def test_downgrade_to_base_and_back_leaves_optuna_alone(empty_url: str) -> None:
     values = load_study_values(empty_url, "kept")
     optuna_revision = optuna_alembic_revision(empty_url)
     with ResultsStore(empty_url) as store:
-        store.create_search("s", "cifar100", 100, None, "free", {}, 1, 1, "tiny", {}, "conv", 0, "kept")
+        store.create_search(
+            name="s", dataset="cifar100", num_samples=100, fraction=None, space="free", space_config={}, budget=1,
+            epochs=1, model="tiny", model_config={}, stem="conv", seed=0, study_name="kept",
+        )  # fmt: skip
 
     downgrade(empty_url, "base")
     assert current_revision(empty_url) is None
@@ -165,33 +174,79 @@ def test_upgrade_to_an_explicit_revision_and_sql_state(empty_url: str) -> None:
         engine.dispose()
 
 
+# Rows as older revisions wrote them, without the models of this version (one search, trial, epoch).
+OLD_SEARCH = (
+    "INSERT INTO prs_searches (name, dataset, num_samples, space, space_config, budget, epochs, model, model_config,"
+    " stem, seed, status, study_name, created_at, updated_at) VALUES ('old', 'digits', 100, 'free', '{}', 1, 1,"
+    " 'tiny', '{}', 'conv', 0, 'finished', 'old', :t, :t)"
+)
+OLD_TRIAL = (
+    "INSERT INTO prs_trials (search_id, trial_key, schedule, params, state, epochs_run, seconds, started_at)"
+    " SELECT id, '0', '[1, 0]', '{}', 'COMPLETE', 1, 1.0, :t FROM prs_searches"
+)
+OLD_EPOCH = (
+    "INSERT INTO prs_epoch_metrics (trial_id, epoch, val_acc, seconds, attention_layers, recorded_at)"
+    " SELECT id, 0, 0.5, 1.0, 1, :t FROM prs_trials"
+)
+
+
+def write_raw(url: str, *statements: str) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.execute(text(statement), {"t": "2026-01-01 00:00:00+00:00"})
+    finally:
+        engine.dispose()
+
+
 def test_upgrade_from_0001_keeps_the_data_and_adds_study_runs(empty_url: str) -> None:
     """A database made by the first release (0001) gains the study-runs table; its searches stay."""
     upgrade(empty_url, "0001")
     assert "prs_study_runs" not in table_names(empty_url)
-    engine = make_engine(empty_url)
-    try:
-        with engine.begin() as conn:  # a row as 0001 wrote it, without the models of this version
-            conn.execute(
-                text(
-                    "INSERT INTO prs_searches (name, dataset, num_samples, space, space_config, budget, epochs, model,"
-                    " model_config, stem, seed, status, study_name, created_at, updated_at) VALUES ('old', 'digits',"
-                    " 100, 'free', '{}', 1, 1, 'tiny', '{}', 'conv', 0, 'finished', 'old', :t, :t)"
-                ),
-                {"t": "2026-01-01 00:00:00+00:00"},
-            )
-    finally:
-        engine.dispose()
+    write_raw(empty_url, OLD_SEARCH)
     with ResultsStore(empty_url) as store:  # opening it upgrades it
         assert current_revision(empty_url) == head_revision()
-        old = store.get_search("old")
+        assert "layers" in {c["name"] for c in inspect(store.engine).get_columns("prs_epoch_metrics")}  # 0004
+        old = store.get_search(name_or_id="old")
         assert old is not None and old.status == "finished"
-        store.add_study_run("s", "digits", 0.5, 50, "all-conv", [1], 1, "tiny", "conv", 0, "completed", 0.5, 0.4, 1.0)
+        store.add_study_run(
+            study="s", dataset="digits", fraction=0.5, num_samples=50, schedule_label="all-conv", schedule=[1],
+            epochs=1, model="tiny", stem="conv", seed=0, status="completed", val_acc=0.5, test_acc=0.4, seconds=1.0,
+        )  # fmt: skip
         assert len(store.study_runs(dataset="digits")) == 1
     downgrade(empty_url, "0001")
     assert "prs_study_runs" not in table_names(empty_url)
     with ResultsStore(empty_url, migrate=False) as store:
-        assert store.get_search("old") is not None
+        assert store.get_search(name_or_id="old") is not None
+
+
+def test_upgrade_from_0003_keeps_the_epochs_and_adds_their_layer_stats(empty_url: str) -> None:
+    """A database of revision 0003 gains `prs_epoch_metrics.layers`: its epochs stay, with no layer stats."""
+    upgrade(empty_url, "0003")
+    write_raw(empty_url, OLD_SEARCH, OLD_TRIAL, OLD_EPOCH)
+    with ResultsStore(empty_url) as store:  # opening it upgrades it
+        assert current_revision(empty_url) == head_revision()
+        search = store.get_search(name_or_id="old")
+        assert search is not None
+        trial = store.find_trial(search_id=search.id, trial_key="0")
+        assert trial is not None
+        (old,) = store.epoch_metrics(trial_id=trial.id)
+        assert (old.val_acc, old.layers) == (0.5, None)
+        layers = [{"mode": "attention", "attention_distance": 1.0, "tap_mass": 0.25}]
+        store.record_epoch(search_id=search.id, trial_key="0", epoch=1, metrics={"val_acc": 0.6, "layers": layers})
+        new = store.epoch_metrics(trial_id=trial.id)[1]
+        assert new.layers is not None and [layer.model_dump() for layer in new.layers] == layers
+    downgrade(empty_url, "0003")
+    engine = make_engine(empty_url)
+    try:
+        with engine.connect() as conn:  # the epochs stay; this version's models no longer fit the table
+            assert conn.execute(text("SELECT val_acc FROM prs_epoch_metrics ORDER BY epoch")).scalars().all() == [
+                0.5,
+                0.6,
+            ]
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.parametrize("revision", ["9999", "nonsense"])

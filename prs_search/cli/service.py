@@ -6,24 +6,17 @@ the same function as `GET /v1/recommendation`, and `--json` prints exactly the R
 """
 
 import ipaddress
-import json
 import os
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from prs_search.cli.options import DbOpt, HostOpt, console, err_console, resolve_database_url
 from prs_search.errors import ConfigError, StoreError
 
-console = Console()
-err_console = Console(stderr=True)
-
-DbOpt = Annotated[
-    str | None,
-    typer.Option("--db", help="Results database URL (default: $PRS_DATABASE_URL or SQLite in ~/.prs-search)."),
-]
-HostOpt = Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")]
+# The app factory of the REST API (the folder api/, installed as the package prs_search.api).
+APP_FACTORY = "prs_search.api.main:create_app"
 
 
 def register(app: typer.Typer) -> None:
@@ -31,12 +24,6 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.command("recommend")(recommend_command)
     app.command("dashboard")(dashboard)
-
-
-def _database_url(db: str | None) -> str:
-    from prs_search.settings import get_settings
-
-    return db or get_settings().resolved_database_url()
 
 
 def serve(
@@ -54,7 +41,7 @@ def serve(
     Writes need PRS_API_TOKEN (or --read-only; PRS_API_AUTH_DISABLED=true only on loopback)."""
     import uvicorn
 
-    from api.settings import load_settings
+    from prs_search.api.settings import load_settings
     from prs_search.store import parse_url, safe_url
 
     # The app factory reads its settings from the environment (in every worker): pass ours through it.
@@ -70,7 +57,7 @@ def serve(
             "PRS_API_TOKEN, or pass --read-only"
         )
     err_console.print(f"serving {safe_url(url)} on http://{host}:{port} (docs at /docs)", markup=False, highlight=False)
-    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level.lower())
+    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level=log_level.lower())
 
 
 def recommend_command(
@@ -87,13 +74,13 @@ def recommend_command(
     from prs_search.recommend import recommend
     from prs_search.store import ResultsStore
 
-    store = ResultsStore(_database_url(db))
+    store = ResultsStore(resolve_database_url(db))
     try:
         answer = recommend(store, dataset, num_samples=num_samples, fraction=fraction)
     finally:
         store.dispose()
     if as_json:
-        typer.echo(json.dumps(answer.to_dict()))
+        typer.echo(answer.model_dump_json())
         return
     size = f"{answer.num_samples} images" + (f" (fraction {answer.fraction})" if answer.fraction is not None else "")
     table = Table(title=f"{answer.dataset}, {size}: {answer.method}", show_header=False)
@@ -126,7 +113,7 @@ def dashboard(
     from prs_search.store import ResultsStore
     from prs_search.store.db import describe
 
-    store = ResultsStore(_database_url(db), migrate=False)  # only for its URL and engine options
+    store = ResultsStore(resolve_database_url(db), migrate=False)  # only for its URL and engine options
     try:
         storage = optuna.storages.RDBStorage(store.url, engine_kwargs=store.optuna_engine_kwargs())
     except (SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:

@@ -11,27 +11,31 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
-from prs_search.cli_service import DbOpt, _database_url
+from prs_search.cli.options import (
+    RECIPE,
+    BatchSizeOpt,
+    DataDirOpt,
+    DbOpt,
+    DownloadOpt,
+    LearningRateOpt,
+    MaxImagesOpt,
+    ModelOpt,
+    StemOpt,
+    console,
+    err_console,
+    resolve_data_dir,
+    resolve_database_url,
+)
 from prs_search.errors import ConfigError
 from prs_search.schedule import SCHEDULE_FORMS
 
 if TYPE_CHECKING:  # torch-heavy modules are imported lazily so `--help` stays fast
     from prs_search.analysis.study import StudyProgress, StudyRow
 
-console = Console()
-err_console = Console(stderr=True)
-
 analyze_app = typer.Typer(help="Analyse trained models.", no_args_is_help=True)
 study_app = typer.Typer(help="Studies that train many models and store every run.", no_args_is_help=True)
-
-DataDirOpt = Annotated[Path | None, typer.Option(help="Dataset root (default: $PRS_DATA_DIR or ~/.prs-search/data).")]
-DownloadOpt = Annotated[bool, typer.Option(help="Download torchvision datasets that are missing (needs internet).")]
-MaxImagesOpt = Annotated[
-    int, typer.Option(min=1, help="Analyse at most this many validation images (a fixed random choice).")
-]
 
 
 def register(app: typer.Typer) -> None:
@@ -39,12 +43,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(analyze_app, name="analyze")
     app.add_typer(study_app, name="study")
     app.command("report")(report)
-
-
-def _data_dir(data_dir: Path | None) -> Path:
-    from prs_search.settings import get_settings
-
-    return data_dir or get_settings().resolved_data_dir()
 
 
 @analyze_app.command("fourier")
@@ -87,9 +85,9 @@ def fourier(
         trained = from_checkpoint(checkpoint)
     else:
         assert search is not None
-        with ResultsStore(_database_url(db)) as store:
+        with ResultsStore(resolve_database_url(db)) as store:
             trained = from_trial(store, search, None if trial is None else str(trial))
-    splits = trained.data_spec(dataset, fraction, num_samples, seed).splits(_data_dir(data_dir), download)
+    splits = trained.data_spec(dataset, fraction, num_samples, seed).splits(resolve_data_dir(data_dir), download)
     with console.status(f"analysing {trained.title}..."):
         profile = trained.fourier(splits, max_images)
     out.mkdir(parents=True, exist_ok=True)
@@ -104,7 +102,7 @@ def fourier(
 
 @study_app.command("data-scale")
 def data_scale(
-    dataset: Annotated[str, typer.Option(help="digits, synthetic, cifar10, cifar100 or imagefolder:PATH.")],
+    dataset: Annotated[str, typer.Option(help="digits, mnist5k, synthetic, cifar10, cifar100 or imagefolder:PATH.")],
     out: Annotated[Path, typer.Option(help="Folder for data_scale.csv and data_scale.png.")],
     fractions: Annotated[
         str, typer.Option(help="Dataset sizes as fractions of the training split, comma-separated.")
@@ -116,13 +114,13 @@ def data_scale(
             "schedule for each size, rescaled to E epochs)."
         ),
     ] = "all-conv,all-attention,prs",
-    epochs: Annotated[int, typer.Option(min=1, help="Total training epochs E of every run.")] = 10,
-    model: Annotated[str, typer.Option(help="Model preset (see `prs-search models`).")] = "tiny",
-    stem: Annotated[str, typer.Option(help="conv (ViT_C stride-2 3x3 stack) or patch (patchify).")] = "conv",
+    epochs: Annotated[int, typer.Option(min=1, help="Total training epochs E of every run.")] = RECIPE.epochs,
+    model: ModelOpt = "tiny",
+    stem: StemOpt = "conv",
     repeats: Annotated[int, typer.Option(min=1, help="Runs per size and schedule, with seeds S .. S+R-1.")] = 1,
     seed: Annotated[int, typer.Option(help="First seed S (subset, split, initialisation, data order).")] = 0,
-    batch_size: Annotated[int, typer.Option(min=1, help="Training batch size.")] = 64,
-    lr: Annotated[float, typer.Option(min=0.0, help="Peak AdamW learning rate (warm-up, then cosine).")] = 3e-3,
+    batch_size: BatchSizeOpt = RECIPE.batch_size,
+    lr: LearningRateOpt = RECIPE.lr,
     name: Annotated[
         str | None, typer.Option(help="Study name; an existing name continues that study (stored runs are kept).")
     ] = None,
@@ -136,11 +134,11 @@ def data_scale(
     from prs_search.store import ResultsStore
 
     request = DataScaleRequest(
-        dataset=dataset, fractions=parse_fractions(fractions), schedules=schedules, data_dir=_data_dir(data_dir),
+        dataset=dataset, fractions=parse_fractions(fractions), schedules=schedules, data_dir=resolve_data_dir(data_dir),
         epochs=epochs, model=model, stem=stem, repeats=repeats, seed=seed, batch_size=batch_size, lr=lr, name=name,
         download=download,
     )  # fmt: skip
-    with ResultsStore(_database_url(db)) as store, _StudyProgressBar() as bar:
+    with ResultsStore(resolve_database_url(db)) as store, _StudyProgressBar() as bar:
         result = run_data_scale(request, store, on_progress=bar.update)
     out.mkdir(parents=True, exist_ok=True)
     write_table(result.rows, out / "data_scale.csv")
@@ -202,8 +200,8 @@ def report(
     from prs_search.analysis.report import build_report
     from prs_search.store import ResultsStore
 
-    with ResultsStore(_database_url(db)) as store, console.status(f"building the report of {search}..."):
-        page = build_report(store, search, _data_dir(data_dir), max_images)
+    with ResultsStore(resolve_database_url(db)) as store, console.status(f"building the report of {search}..."):
+        page = build_report(store, search, resolve_data_dir(data_dir), max_images)
     path = out or Path(f"report-{re.sub(r'[^A-Za-z0-9._-]+', '_', search)}.html")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")

@@ -7,10 +7,12 @@ A space file has
                                          {low, high[, log]} (floats) or {low, high, int: true}
   initial: [schedule, ...]               optional schedules tried first (e.g. prs, all-conv, 8,6,2,0),
                                          checked against the model's depth and epochs
-Built-in spaces live beside this module in `search_spaces/`; a path to a user's file works too.
+Built-in spaces are the files of the top-level `search_spaces/` folder (installed as the package
+`prs_search.search_spaces`), found by name; a path to a user's file works too.
 """
 
 from dataclasses import dataclass, fields
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -18,9 +20,9 @@ import yaml
 
 from prs_search.errors import ConfigError
 from prs_search.schedule import Schedule
+from prs_search.search_spaces import builtin_spaces
 from prs_search.train import TrainConfig
 
-BUILTIN_DIR = Path(__file__).parent / "search_spaces"
 ScheduleKind = Literal["free", "monotone", "linear"]
 _KINDS: tuple[str, ...] = ("free", "monotone", "linear")
 # Fields a space may not set: the search owns them (epochs, seed) or the CLI chooses them (model).
@@ -92,23 +94,25 @@ class SearchSpace:
 
 
 def list_spaces() -> list[str]:
-    return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
+    return list(builtin_spaces())
 
 
 def load_space(name_or_path: str) -> SearchSpace:
     """A built-in space by name (`free`, `monotone`, `linear`, ...) or a YAML file by path."""
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = BUILTIN_DIR / f"{name_or_path}.yaml"
-        if not path.exists():
+    path: Traversable = Path(name_or_path)
+    name = Path(name_or_path).stem
+    if not Path(name_or_path).suffix:
+        builtin = builtin_spaces()
+        if name_or_path not in builtin:
             raise ConfigError(f"unknown search space {name_or_path!r}; built-in: {', '.join(list_spaces())}")
+        path = builtin[name_or_path]
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"search space file {path} does not exist") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"search space {path} is not valid YAML: {err}".replace("\n", " ")) from None
-    return parse_space(raw, name=path.stem, source=str(path))
+    return parse_space(raw, name=name, source=str(path))
 
 
 def parse_space(raw: Any, name: str, source: str = "<space>") -> SearchSpace:

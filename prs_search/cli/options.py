@@ -1,0 +1,64 @@
+"""What the `prs-search` commands share: the consoles, the options that several commands take (one
+definition each), and where an option left out is looked up (the settings)."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from prs_search.errors import ConfigError
+from prs_search.recipe import TrainConfig
+
+RECIPE = TrainConfig()  # the training defaults the options show
+console = Console()
+err_console = Console(stderr=True)
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--db", help="Results database URL (default: $PRS_DATABASE_URL or SQLite in ~/.prs-search)."),
+]
+DataDirOpt = Annotated[Path | None, typer.Option(help="Dataset root (default: $PRS_DATA_DIR or ~/.prs-search/data).")]
+DownloadOpt = Annotated[bool, typer.Option(help="Download torchvision datasets that are missing (needs internet).")]
+DatasetOpt = Annotated[
+    str,
+    typer.Option(help="digits, mnist5k, synthetic, cifar10, cifar100 or imagefolder:PATH (`prs-search datasets`)."),
+]
+FractionOpt = Annotated[
+    float | None, typer.Option(help="Dataset size as a fraction of the training split (stratified, seeded).")
+]
+NumSamplesOpt = Annotated[
+    int | None, typer.Option(help="Dataset size as a number of training images (stratified, seeded).")
+]
+ModelOpt = Annotated[str, typer.Option(help="Model preset (see `prs-search models`).")]
+StemOpt = Annotated[str, typer.Option(help="conv (ViT_C stride-2 3x3 stack) or patch (patchify).")]
+SeedOpt = Annotated[int, typer.Option(help="Seed for the subset, the split, the initialisation and the data order.")]
+CompileOpt = Annotated[
+    bool, typer.Option("--compile", help="torch.compile each block (pays on the GPU for long trials; slow to start).")
+]
+BatchSizeOpt = Annotated[int, typer.Option(min=1, help="Training batch size.")]
+LearningRateOpt = Annotated[float, typer.Option(min=0.0, help="Peak AdamW learning rate (warm-up, then cosine).")]
+HostOpt = Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")]
+MaxImagesOpt = Annotated[
+    int, typer.Option(min=1, help="Analyse at most this many validation images (a fixed random choice).")
+]
+
+
+def resolve_database_url(db: str | None) -> str:
+    """`--db`, else the settings' database (`PRS_DATABASE_URL`, else SQLite in the home folder)."""
+    from prs_search.settings import get_settings
+
+    return db or get_settings().resolved_database_url()
+
+
+def resolve_data_dir(folder: Path | None) -> Path:
+    """`--data-dir`, else the settings' data folder."""
+    from prs_search.settings import get_settings
+
+    return folder or get_settings().resolved_data_dir()
+
+
+def one_size(fraction: float | None, num_samples: int | None) -> None:
+    """A dataset size is a fraction or a number of images, not both."""
+    if fraction is not None and num_samples is not None:
+        raise ConfigError("give either --fraction or --num-samples, not both")

@@ -1,0 +1,202 @@
+"""`prs-search run`, `searches` and `trials`: start or continue a search, and read what is stored.
+
+`run` turns its options into the one `SearchRequest` the REST API takes too; `run-request` (hidden) runs
+such a request handed over as JSON, which is how `POST /v1/searches` starts a search.
+"""
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+
+from prs_search.cli.options import (
+    CompileOpt,
+    DataDirOpt,
+    DatasetOpt,
+    DbOpt,
+    DownloadOpt,
+    FractionOpt,
+    ModelOpt,
+    NumSamplesOpt,
+    SeedOpt,
+    StemOpt,
+    console,
+    err_console,
+    one_size,
+    resolve_data_dir,
+    resolve_database_url,
+)
+from prs_search.errors import ConfigError, describe_errors
+from prs_search.schemas import SearchRequest
+
+if TYPE_CHECKING:  # Ray and torch are imported lazily so `--help` stays fast
+    from prs_search.search import SearchProgress, SearchSummary
+
+# Error messages name a request field by its `prs-search run` option.
+OPTION_NAMES = {name: f"--{name.replace('_', '-')}" for name in SearchRequest.model_fields}
+
+
+def register(app: typer.Typer) -> None:
+    """Add `run` (and the hidden `run-request`), `searches` and `trials` to `app`."""
+    app.command("run")(run)
+    app.command("run-request", hidden=True)(run_request)
+    app.command("searches")(searches)
+    app.command("trials")(trials)
+
+
+def run(
+    dataset: DatasetOpt,
+    budget: Annotated[int, typer.Option(min=1, help="Number of trials to run (each one schedule trained once).")],
+    fraction: FractionOpt = None,
+    num_samples: NumSamplesOpt = None,
+    space: Annotated[str, typer.Option(help="Search space: free, monotone, linear, or a PATH.yaml.")] = "monotone",
+    epochs: Annotated[int, typer.Option(min=1, help="Total training epochs E of every trial.")] = 10,
+    model: ModelOpt = "tiny",
+    stem: StemOpt = "conv",
+    gpus_per_trial: Annotated[float, typer.Option(help="GPUs per trial; fractions pack trials on one GPU.")] = 0.0,
+    cpus_per_trial: Annotated[float, typer.Option(help="CPUs per trial.")] = 1.0,
+    max_concurrent: Annotated[int | None, typer.Option(help="At most this many trials at once.")] = None,
+    grace_period: Annotated[
+        int | None, typer.Option(help="ASHA: epochs before a trial can be stopped (default E/4).")
+    ] = None,
+    reduction_factor: Annotated[int, typer.Option(help="ASHA: keep 1/this of the trials at each rung.")] = 3,
+    seed: SeedOpt = 0,
+    name: Annotated[str | None, typer.Option(help="Search name; an existing name resumes that search.")] = None,
+    db: DbOpt = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(envvar="RAY_ADDRESS", help="Join this Ray cluster (default: start Ray locally)."),
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted search (--name, or the latest one).")] = False,
+    data_dir: DataDirOpt = None,
+    download: DownloadOpt = False,
+    compile_model: CompileOpt = False,
+) -> None:
+    """Search per-layer switch epochs with Ray Tune trials suggested by Optuna, recorded in SQL."""
+    one_size(fraction, num_samples)
+    request = _request(
+        dataset=dataset, budget=budget, fraction=fraction, num_samples=num_samples, space=space, epochs=epochs,
+        model=model, stem=stem, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
+        max_concurrent=max_concurrent, grace_period=grace_period, reduction_factor=reduction_factor, seed=seed,
+        name=name, compile=compile_model,
+    )  # fmt: skip
+    _search(request, db=db, ray_address=ray_address, resume=resume, data_dir=data_dir, download=download)
+
+
+def run_request(request: Annotated[str, typer.Argument(help="A search request as JSON.")]) -> None:
+    """Run the search one JSON `SearchRequest` describes (the REST API starts its searches this way);
+    the database and the Ray cluster come from the environment."""
+    try:
+        parsed = SearchRequest.model_validate_json(request)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid search request: {describe_errors(exc)}") from None
+    _search(parsed, db=None, ray_address=None, resume=False, data_dir=None, download=False)
+
+
+def _request(**options: Any) -> SearchRequest:
+    try:
+        return SearchRequest(**options)
+    except ValidationError as exc:
+        raise ConfigError(describe_errors(exc, OPTION_NAMES)) from None
+
+
+def _search(
+    request: SearchRequest, *, db: str | None, ray_address: str | None, resume: bool, data_dir: Path | None,
+    download: bool,
+) -> None:  # fmt: skip
+    """`request`, where the options (else the settings) say, with a progress bar; then its summary."""
+    from prs_search.schemas import SearchJob
+    from prs_search.search import run_search
+    from prs_search.settings import get_settings
+
+    settings = get_settings()
+    job = SearchJob(
+        **request.model_dump(), database_url=resolve_database_url(db), ray_address=ray_address or settings.ray_address,
+        resume=resume, data_dir=resolve_data_dir(data_dir), storage_path=settings.resolved_storage_path(),
+        download=download,
+    )  # fmt: skip
+    with _SearchProgressBar(request.budget) as bar:
+        summary = run_search(job, on_progress=bar.update)
+    _print_summary(summary)
+
+
+class _SearchProgressBar:
+    """Trials done / budget, running, pruned, best so far, elapsed and ETA, live in the terminal."""
+
+    def __init__(self, budget: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.fields[eta]}"), TextColumn("{task.description}"), console=err_console,
+        )  # fmt: skip
+        self.task = self.progress.add_task("starting Ray...", total=budget, eta="")
+
+    def __enter__(self) -> "_SearchProgressBar":
+        self.progress.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is None:
+            self.progress.stop()
+            return
+        # On an error the one-line message is all the user should see: drop the bar, do not leave it above.
+        self.progress.live.transient = True
+        self.progress.live.stop()
+
+    def update(self, p: "SearchProgress") -> None:
+        best = f"best val {p.best_val_acc:.4f} [{','.join(map(str, p.best_schedule))}]" if p.best_schedule else ""
+        eta = f"ETA {p.eta:.0f}s" if p.eta is not None else ""
+        text = f"running {p.running}, pruned {p.pruned}, failed {p.failed}  {best}"
+        self.progress.update(self.task, completed=p.finished, description=text, eta=eta)
+
+
+def _print_summary(summary: "SearchSummary") -> None:
+    s = summary.search
+    table = Table(title=f"search {s.name} ({s.status})", show_header=False)
+    table.add_row("dataset", f"{s.dataset}, {s.num_samples} images (val carved from them)")
+    table.add_row("model / epochs / space", f"{s.model} ({s.stem} stem) / {s.epochs} / {s.space}")
+    table.add_row("trials", ", ".join(f"{k.lower()} {v}" for k, v in summary.counts.items() if v))
+    best = ",".join(map(str, summary.best_schedule)) if summary.best_schedule else "-"
+    table.add_row("best schedule", best)
+    table.add_row("best val acc", f"{summary.best_val_acc:.4f}" if summary.best_val_acc is not None else "-")
+    table.add_row("its test acc", f"{summary.test_acc:.4f}" if summary.test_acc is not None else "-")
+    table.add_row("wall time", f"{summary.seconds:.1f} s")
+    console.print(table)
+
+
+def searches(db: DbOpt = None, limit: Annotated[int, typer.Option(min=1)] = 50) -> None:
+    """List stored searches, newest first."""
+    from prs_search.store import ResultsStore
+
+    store = ResultsStore(resolve_database_url(db))
+    rows, total = store.list_searches(limit=limit)
+    table = Table("id", "name", "dataset", "size", "space", "budget", "status", "test acc", title=f"{total} searches")
+    for r in rows:
+        test = f"{r.test_acc:.4f}" if r.test_acc is not None else "-"
+        table.add_row(str(r.id), r.name, r.dataset, str(r.num_samples), r.space, str(r.budget), r.status, test)
+    console.print(table)
+
+
+def trials(
+    name: Annotated[str, typer.Argument(help="Search name or id.")],
+    db: DbOpt = None,
+    limit: Annotated[int, typer.Option(min=1)] = 200,
+) -> None:
+    """List the trials of one search, best first."""
+    from prs_search.store import ResultsStore
+
+    store = ResultsStore(resolve_database_url(db))
+    search = store.get_search(name_or_id=int(name) if name.isdigit() else name)
+    if search is None:
+        raise ConfigError(f"no search named {name!r} (see `prs-search searches`)")
+    rows, total = store.list_trials(search_id=search.id, limit=limit)
+    rows.sort(key=lambda t: (t.state != "COMPLETE", -(t.val_acc or 0.0)))
+    table = Table("trial", "state", "schedule", "epochs", "val acc", "seconds", title=f"{search.name}: {total} trials")
+    for t in rows:
+        val = f"{t.val_acc:.4f}" if t.val_acc is not None else "-"
+        sched = ",".join(map(str, t.schedule))
+        table.add_row(t.trial_key, str(t.state), sched, str(t.epochs_run), val, f"{t.seconds:.1f}")
+    console.print(table)
