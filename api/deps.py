@@ -1,21 +1,24 @@
-"""Dependencies injected into the routes: settings, the results store, the launcher, the write guard.
+"""Dependencies injected into the routes: settings, the results store, the launcher, the recommendation
+cache, the write guard.
 
-Nothing is created at import time: `create_app` puts an `ApiSettings`, a `StoreHolder` and a
-`Launcher` on `app.state`; tests override `get_store` (or pass settings naming their database).
+Nothing is created at import time: `create_app` puts an `ApiSettings`, a `StoreHolder`, a `Launcher` and
+a `RecommendationCache` on `app.state`; tests override `get_store` (or pass settings naming their
+database). The getters are `async def` on purpose: they only read `app.state`, and a plain `def` would
+cost every request a hop to the thread pool per dependency.
 """
 
 import logging
-import secrets
 import threading
-from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from prs_search.errors import StoreError
 from prs_search.store import ResultsStore
 
+from .cache import RecommendationCache
+from .guard import writer_refusal
 from .launcher import Launcher
 from .settings import ApiSettings
 
@@ -58,7 +61,7 @@ class StoreHolder:
         return ResultsStore(url, migrate=False)
 
 
-def get_settings(request: Request) -> ApiSettings:
+async def get_settings(request: Request) -> ApiSettings:
     settings: ApiSettings = request.app.state.settings
     return settings
 
@@ -66,46 +69,45 @@ def get_settings(request: Request) -> ApiSettings:
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 
 
-def get_store(request: Request) -> Iterator[ResultsStore]:
+async def get_store(request: Request) -> ResultsStore:
     holder: StoreHolder = request.app.state.stores
-    yield holder.get()
+    return holder.get()  # opened by the app's start-up: a lock and an attribute here
 
 
 StoreDep = Annotated[ResultsStore, Depends(get_store)]
 
 
-def get_launcher(request: Request) -> Launcher:
+async def get_launcher(request: Request) -> Launcher:
     launcher: Launcher = request.app.state.launcher
     return launcher
 
 
 LauncherDep = Annotated[Launcher, Depends(get_launcher)]
 
+
+async def get_cache(request: Request) -> RecommendationCache:
+    cache: RecommendationCache = request.app.state.recommendations
+    return cache
+
+
+CacheDep = Annotated[RecommendationCache, Depends(get_cache)]
+
 bearer = HTTPBearer(
     auto_error=False,
-    description="`Authorization: Bearer <PRS_API_TOKEN>`; needed by POST /v1/searches.",
+    description="`Authorization: Bearer <PRS_API_TOKEN>`; needed by POST and DELETE /v1/searches.",
 )
 
 
 def require_writer(
+    request: Request,
     settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],  # documents the scheme
 ) -> None:
-    """401 without a bearer token, 403 with a wrong one, or when the API is read-only."""
-    if not settings.api_writes_enabled:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "this API is read-only (PRS_API_WRITES_ENABLED=false)")
-    if settings.api_auth_disabled:
-        return
-    if credentials is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "this request needs the header 'Authorization: Bearer <PRS_API_TOKEN>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    assert settings.api_token is not None  # ApiSettings refuses writes without a token
-    expected = settings.api_token.get_secret_value().encode()
-    if not secrets.compare_digest(credentials.credentials.encode(), expected):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid bearer token")
+    """401 without a bearer token, 403 with a wrong one, or when the API is read-only (the request guard
+    checked this before the body was read; here it is what OpenAPI shows, and holds for embedders)."""
+    refused = writer_refusal(settings, request.headers.get("authorization"))
+    if refused is not None:
+        raise HTTPException(refused.status, refused.detail, headers=refused.headers)
 
 
 WriterDep = Depends(require_writer)

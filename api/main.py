@@ -1,7 +1,8 @@
 """The FastAPI app: `create_app(settings)` builds it; nothing (engine, settings) exists at import time.
 
 Serve it with `prs-search serve`, or `uvicorn --factory prs_search.api.main:create_app` (the folder api/
-installs as the package `prs_search.api`).
+installs as the package `prs_search.api`). Either way the request guard (`api.guard`) enforces who is
+answered, and the searches this app started end when it stops (`Launcher.shutdown`).
 """
 
 import logging
@@ -14,8 +15,10 @@ from starlette.concurrency import run_in_threadpool
 import prs_search
 from prs_search.store import parse_url
 
+from .cache import RecommendationCache
 from .deps import StoreHolder
 from .errors import install_error_handlers
+from .guard import RequestGuard
 from .launcher import Launcher
 from .routes import api_router
 from .settings import ApiSettings, load_settings
@@ -27,10 +30,10 @@ Best per-layer conv -> self-attention switch schedules of a hybrid ViT, per data
 (Progressive Reparameterization Scheduling), found by Ray Tune + Optuna searches recorded in SQL.
 
 - `GET /v1/recommendation?dataset=cifar100&num_samples=10000`: the schedule to use, with provenance.
-- `GET /v1/searches/{id or name}`: a search and its live state; `POST /v1/searches` starts one
-  (bearer token).
-- Errors are JSON `{"detail": ...}`: 404 not found, 409 conflict, 422 invalid input,
-  503 database unreachable.
+- `GET /v1/searches/{id or name}`: a search and its live state; `POST /v1/searches` starts one,
+  `DELETE /v1/searches/{id or name}` cancels one (bearer token).
+- Errors are JSON `{"detail": ...}`: 400 not JSON, 401/403 token, 404 not found, 409 conflict,
+  413 body too large, 422 invalid input, 429 too many searches running, 503 database unreachable.
 """
 
 TAGS = [
@@ -47,6 +50,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     database_url = settings.resolved_database_url()
     parse_url(database_url)  # a malformed URL fails here, not on the first request
     stores = StoreHolder(settings)
+    launcher = Launcher(
+        runner=settings.api_runner,
+        runs_dir=settings.resolved_runs_dir(),
+        database_url=database_url,
+        ray_address=settings.ray_address,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -54,6 +63,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await run_in_threadpool(launcher.shutdown)  # the searches it started end with it
             stores.close()
 
     app = FastAPI(
@@ -65,14 +75,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.stores = stores
-    app.state.launcher = Launcher(
-        runner=settings.api_runner,
-        runs_dir=settings.resolved_runs_dir(),
-        database_url=database_url,
-        ray_address=settings.ray_address,
-    )
+    app.state.launcher = launcher
+    app.state.recommendations = RecommendationCache()
     install_error_handlers(app)
     app.include_router(api_router)
-    if settings.api_auth_disabled and settings.api_writes_enabled:
-        log.warning("PRS_API_AUTH_DISABLED=true: anyone who can reach this API can start searches")
+    app.add_middleware(RequestGuard, settings=settings)
+    if settings.api_auth_disabled and settings.writes_allowed:
+        log.warning("PRS_API_AUTH_DISABLED=true: any process on this machine can start searches")
+    elif settings.local_only:
+        log.warning("no PRS_API_TOKEN: read-only, answering this machine only; set PRS_API_TOKEN to enable writes")
     return app

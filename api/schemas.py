@@ -24,7 +24,10 @@ from prs_search.schemas import (
 
 # The built-in search spaces, listed when this module is imported (no torch import: only file names).
 SpaceName = Enum("SpaceName", {name: name for name in builtin_spaces()}, type=str)  # type: ignore[misc]
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$"
+# A safe file name (the launcher writes NAME.log) that is not all digits (ids are): a letter first, or
+# digits and then some other character. Without look-ahead, which JSON Schema's users do not all support.
+NAME_PATTERN = r"^([A-Za-z][A-Za-z0-9_.\-]*|[0-9]+[A-Za-z_.\-][A-Za-z0-9_.\-]*)$"
+NAME_MAX_LENGTH = 200
 # Free text in a query or path (a dataset to look up, a search id or name): no control characters and
 # not blank, which the store refuses (a schema that admitted it would promise an answer it cannot give).
 TEXT_PATTERN = r"^[^\x00-\x1f]*[^\s\x00-\x1f][^\x00-\x1f]*$"
@@ -117,7 +120,22 @@ class RecommendationOut(Recommendation):
                       "val_acc": 0.35, "weight": 0.5},
                      {"search_id": 5, "search_name": "cifar100-20000", "trial_id": 97, "num_samples": 20000,
                       "val_acc": 0.474, "weight": 0.5}],
-                 "trials_backing": 100}
+                 "trials_backing": 100, "confidence": None,
+                 "confidence_note": "no interval exists at 10000 images: nothing was measured at this size "
+                                    "(the schedule is interpolated)"},
+                {"dataset": "cifar100", "num_samples": 5000, "fraction": None, "method": "exact",
+                 "schedule": [4, 2, 1, 0, 0, 0, 0], "epochs": 10, "model": "tiny", "stem": "conv",
+                 "val_acc": 0.352, "test_acc": 0.347, "warning": None, "searched_sizes": [5000, 20000],
+                 "provenance": [
+                     {"search_id": 3, "search_name": "cifar100-5000", "trial_id": 41, "num_samples": 5000,
+                      "val_acc": 0.352, "weight": 1.0}],
+                 "trials_backing": 50,
+                 "confidence": {"seeds": 3, "val_acc_low": 0.331, "val_acc_high": 0.373,
+                                "baseline_schedule": [5, 4, 3, 2, 2, 1, 0], "advantage": 0.018,
+                                "advantage_low": 0.004, "advantage_high": 0.032, "significant": True},
+                 "confidence_note": "val_acc is the mean over 3 seeds with its 95% Student-t interval; the "
+                                    "advantage is paired by seed against the PRS default; test_acc was measured "
+                                    "once, for this schedule"}
             ]
         }
     )  # fmt: skip
@@ -230,7 +248,10 @@ class SearchCreate(SearchRequest):
         description="A built-in search space (custom YAML files: add them to the built-in folder, or use the CLI).",
     )
     name: str | None = Field(
-        default=None, pattern=NAME_PATTERN, description="Default: DATASET-SIZE-SPACE-TIMESTAMP-RANDOM."
+        default=None,
+        pattern=NAME_PATTERN,
+        max_length=NAME_MAX_LENGTH,
+        description="Default: DATASET-SIZE-SPACE-TIMESTAMP-RANDOM. Not all digits: those are ids.",
     )
 
 
@@ -252,6 +273,24 @@ class SearchLaunchOut(BaseModel):
                 {"name": "cifar100-f0.1-monotone-20250101-120000-1a2b3c", "state": "starting",
                  "runner": "subprocess", "pid": 4242, "accepted_at": _STAMP,
                  "location": "/v1/searches/cifar100-f0.1-monotone-20250101-120000-1a2b3c"}
+            ]
+        }
+    )  # fmt: skip
+
+
+class SearchCancelOut(BaseModel):
+    """DELETE /v1/searches/{search}: 200 `cancelled` (it had no running driver, or had not registered yet),
+    or 202 `cancelling` (its driver stops within a heartbeat and then marks it cancelled)."""
+
+    name: str
+    status: Literal["cancelled", "cancelling"]
+    detail: str
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"name": "cifar100-5000", "status": "cancelling",
+                 "detail": "its driver stops within a few seconds; its finished trials are kept"}
             ]
         }
     )  # fmt: skip

@@ -1,22 +1,30 @@
 """What the routes do, as plain functions of the store (and the launcher): routes stay a few lines."""
 
+import logging
 import re
 import secrets
 from datetime import UTC, datetime
 from typing import Literal
 
+from starlette.concurrency import run_in_threadpool
+
 import prs_search
-from prs_search.errors import NotFoundError, StoreError
+from prs_search.errors import ConfigError, ConflictError, NotFoundError, StoreError
+from prs_search.recommend import recommend
 from prs_search.store import ResultsStore, SearchRecord, SearchStatus, TrialState
 
-from .errors import ConflictError
+from .cache import RecommendationCache
+from .errors import public_detail
 from .launcher import Launcher
+from .paths import checked_dataset
 from .schemas import (
     DatasetOut,
     DatasetsOut,
     EpochOut,
     EpochsOut,
     HealthOut,
+    RecommendationOut,
+    SearchCancelOut,
     SearchCreate,
     SearchDetailOut,
     SearchesOut,
@@ -28,21 +36,24 @@ from .schemas import (
 )
 from .settings import ApiSettings
 
+log = logging.getLogger(__name__)
+
 SEARCHES_PATH = "/v1/searches"
 
 
 def health(store: ResultsStore, settings: ApiSettings) -> HealthOut:
     """The database is `ok` when a read succeeds; the caller answers 503 when it is not."""
     writes: Literal["token", "open", "disabled"] = (
-        "disabled" if not settings.api_writes_enabled else "open" if settings.api_auth_disabled else "token"
+        "disabled" if not settings.writes_allowed else "open" if settings.api_auth_disabled else "token"
     )
     backend, version = store.engine.dialect.name, prs_search.__version__
     try:
         _, total = store.list_searches(limit=1)
     except StoreError as exc:
+        log.warning("health: %s", exc)  # the reason, with the database's address, is for the server's log only
         return HealthOut(
             status="unavailable", database="unreachable", backend=backend, searches=None, writes=writes,
-            runner=settings.api_runner, version=version, detail=str(exc),
+            runner=settings.api_runner, version=version, detail=public_detail(exc),
         )  # fmt: skip
     return HealthOut(
         status="ok", database="ok", backend=backend, searches=total, writes=writes, runner=settings.api_runner,
@@ -100,16 +111,72 @@ def list_epochs(store: ResultsStore, search: SearchRecord, trial_id: int) -> Epo
     return EpochsOut(data=data, count=len(data))
 
 
-def start_search(store: ResultsStore, launcher: Launcher, body: SearchCreate) -> SearchLaunchOut:
-    """Accept a search: a free name (given or generated), then the launcher starts `prs-search run`."""
+def start_search(store: ResultsStore, launcher: Launcher, settings: ApiSettings, body: SearchCreate) -> SearchLaunchOut:
+    """Accept a search within the API's limits (budget x epochs, image-folder roots, searches running at
+    once): a free name (given or generated), then the launcher starts `prs-search run`."""
+    work = body.budget * body.epochs
+    if work > settings.api_max_trial_epochs:
+        raise ConfigError(
+            f"budget x epochs = {body.budget} x {body.epochs} = {work} trial-epochs is more than this API starts "
+            f"(PRS_API_MAX_TRIAL_EPOCHS={settings.api_max_trial_epochs}); ask for less, or run it with the CLI"
+        )
+    dataset = checked_dataset(body.dataset, settings.api_imagefolder_roots, settings.api_imagefolder_max_entries)
     name = body.name or default_name(body)
     if store.get_search(name_or_id=name) is not None:
         raise ConflictError(f"a search named {name!r} exists; choose another name (or resume it with the CLI)")
-    launch = launcher.launch(name, body)
+    ttl_s = settings.driver_lease_ttl_s
+
+    def elsewhere() -> set[tuple[str, int]]:
+        return {(d.host, d.pid) for d in store.live_drivers(ttl_s=ttl_s, origin="api")}
+
+    request = body.model_copy(update={"dataset": dataset})
+    launch = launcher.launch(name, request, limit=settings.api_max_searches, elsewhere=elsewhere)
     return SearchLaunchOut(
         name=name, state="accepted" if launch.process is None else "starting", runner=launch.runner,
         pid=launch.pid, accepted_at=launch.accepted_at, location=f"{SEARCHES_PATH}/{name}",
     )  # fmt: skip
+
+
+def cancel_search(
+    store: ResultsStore, launcher: Launcher, settings: ApiSettings, key: str
+) -> tuple[int, SearchCancelOut]:
+    """Stop a search (HTTP status, body): its driver is asked to stop, or, with none running, it is marked
+    cancelled at once; one this API started that has not registered yet is ended. Finished trials stay."""
+    search = store.get_search(name_or_id=key)
+    if search is None:
+        if not launcher.stop(key):
+            raise NotFoundError(f"no search with id or name {key!r}")
+        search = store.get_search(name_or_id=key)  # it may have registered while it was being stopped
+        if search is None:
+            return 200, SearchCancelOut(name=key, status="cancelled", detail="stopped before it had registered")
+    record = store.cancel_search(search_id=search.id, ttl_s=settings.driver_lease_ttl_s)
+    if record.status == SearchStatus.CANCELLED:
+        return 200, SearchCancelOut(
+            name=record.name, status="cancelled", detail="no driver was running it; its finished trials are kept"
+        )
+    return 202, SearchCancelOut(
+        name=record.name, status="cancelling",
+        detail="its driver stops within a few seconds and marks it cancelled; its finished trials are kept",
+    )  # fmt: skip
+
+
+async def recommendation(
+    store: ResultsStore, cache: RecommendationCache, dataset: str, num_samples: int | None, fraction: float | None
+) -> bytes:
+    """The body of GET /v1/recommendation (`recommend`'s answer as JSON), from the cache while the dataset's
+    version is the one it was computed at (see `api.cache`).
+
+    A coroutine, so a cached answer costs no hop to the thread pool (on a loaded machine that hop costs
+    more than the rest of the request): the version is read without blocking the event loop
+    (`ResultsStore.dataset_version_async`); an answer to compute (a few queries) goes to the thread pool."""
+    version = await store.dataset_version_async(dataset=dataset)
+    key = (num_samples, fraction)
+    body = cache.get(dataset, version, key)
+    if body is None:
+        answer = await run_in_threadpool(recommend, store, dataset, num_samples, fraction)
+        body = RecommendationOut.model_validate(answer).model_dump_json().encode()
+        cache.put(dataset, version, key, body)
+    return body
 
 
 def default_name(body: SearchCreate) -> str:

@@ -1,33 +1,66 @@
 """The API's settings: the project's settings (`PRS_DATABASE_URL`, `RAY_ADDRESS`, ...) plus `PRS_API_*`.
 
-Validated when the app is built, so an unsafe configuration refuses to start instead of serving:
-an API that accepts writes (`POST /v1/searches`) needs `PRS_API_TOKEN` (16+ characters), unless it is
-read-only (`PRS_API_WRITES_ENABLED=false`) or authentication is explicitly switched off for local use
-(`PRS_API_AUTH_DISABLED=true`; `prs-search serve` then refuses to listen beyond loopback).
+Validated when the app is built, so an unsafe configuration refuses to start instead of serving. Who may
+write (`POST` and `DELETE /v1/searches`):
+
+| settings                                   | writes                 | who is answered                   |
+|--------------------------------------------|------------------------|-----------------------------------|
+| `PRS_API_TOKEN` (16+ characters)           | with the bearer token  | everyone                          |
+| nothing                                    | none (read-only)       | this machine only (loopback)      |
+| `PRS_API_WRITES_ENABLED=false`             | none (read-only)       | everyone                          |
+| `PRS_API_AUTH_DISABLED=true`               | anyone, no token       | this machine only (loopback)      |
+
+"This machine only" is enforced on every request (client address and `Host` header, against DNS
+rebinding), whatever server runs the app, so `uvicorn --factory prs_search.api.main:create_app
+--host 0.0.0.0` cannot open it up. `PRS_API_WRITES_ENABLED=true` without a token is refused.
 """
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import NoDecode
 
 from prs_search.errors import ConfigError
 from prs_search.settings import Settings
 
 MIN_TOKEN_LENGTH = 16
+# Tokens copied from an example file (deploy/env.example) or left as their placeholder.
+PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "replace-me", "placeholder", "example", "secret-here")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 Runner = Literal["subprocess", "none"]
+
+
+def _split(separator: str) -> BeforeValidator:
+    """A list from one environment variable: `a:b` (paths, like PATH) or `a,b`; a list passes as it is."""
+
+    def split(value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(separator) if part.strip()]
+        return value
+
+    return BeforeValidator(split)
+
+
+Paths = Annotated[list[Path], NoDecode, _split(os.pathsep)]
+Hosts = Annotated[list[str], NoDecode, _split(",")]
 
 
 class ApiSettings(Settings):
     """Every field can be set as `PRS_<NAME>`, e.g. `PRS_API_TOKEN`."""
 
     api_token: SecretStr | None = Field(
-        default=None, description="Bearer token that writes (POST /v1/searches) must carry."
+        default=None, description="Bearer token that writes (POST and DELETE /v1/searches) must carry."
     )
     api_auth_disabled: bool = Field(
         default=False, description="Accept writes without a token. Only for local use on loopback."
     )
-    api_writes_enabled: bool = Field(default=True, description="false: a read-only API (POST answers 403).")
+    api_writes_enabled: bool | None = Field(
+        default=None,
+        description="false: a read-only API that answers everyone (writes answer 403). Default: writes on when "
+        "PRS_API_TOKEN is set, else read-only for this machine only.",
+    )
     api_runner: Runner = Field(
         default="subprocess",
         description="How POST /v1/searches starts a search: `subprocess` runs `prs-search run` in the "
@@ -37,18 +70,69 @@ class ApiSettings(Settings):
         default=None, description="Logs of searches started by the API; default: `home`/api-runs."
     )
     api_migrate: bool = Field(default=True, description="Create or upgrade the store's tables at start-up.")
+    api_max_searches: int = Field(
+        default=2,
+        ge=1,
+        le=1000,
+        description="Searches started through the API that may run at once (counted over every API process on "
+        "the database); one more answers 429.",
+    )
+    api_max_trial_epochs: int = Field(
+        default=20_000,
+        ge=1,
+        description="Largest budget x epochs one POST /v1/searches may ask for (422 above it); the CLI has no limit.",
+    )
+    api_max_body_bytes: int = Field(
+        default=65_536, ge=1024, description="Largest request body; a larger one answers 413 before it is read."
+    )
+    api_imagefolder_roots: Paths = Field(
+        default_factory=list,
+        description="Folders (separated by ':') under which POST /v1/searches may name `imagefolder:PATH`; "
+        "none by default, so the API reads no server folder.",
+    )
+    api_imagefolder_max_entries: int = Field(
+        default=200_000, ge=1, description="Most files and folders an image folder may hold (checked before use)."
+    )
+    api_allowed_hosts: Hosts | None = Field(
+        default=None,
+        description="Host header values answered (separated by ','). Default: loopback names when the API "
+        "answers this machine only, else any.",
+    )
 
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> "ApiSettings":
-        token = self.api_token.get_secret_value() if self.api_token is not None else ""
-        if self.api_token is not None and len(token.strip()) < MIN_TOKEN_LENGTH:
+        # A token read from a file (`$(cat token)`, a mounted secret) often ends with a newline.
+        token = self.api_token.get_secret_value().strip() if self.api_token is not None else ""
+        self.api_token = SecretStr(token) if token else None
+        if token and len(token) < MIN_TOKEN_LENGTH:
             raise ValueError(f"PRS_API_TOKEN must be at least {MIN_TOKEN_LENGTH} characters")
+        if any(word in token.lower() for word in PLACEHOLDER_WORDS):
+            raise ValueError("PRS_API_TOKEN is a placeholder: replace it by a random one (openssl rand -hex 32)")
         if self.api_writes_enabled and not token and not self.api_auth_disabled:
             raise ValueError(
                 "the API accepts writes (POST /v1/searches) but PRS_API_TOKEN is not set: set it, or make the "
                 "API read-only with PRS_API_WRITES_ENABLED=false, or (local use only) PRS_API_AUTH_DISABLED=true"
             )
         return self
+
+    @property
+    def writes_allowed(self) -> bool:
+        if self.api_writes_enabled is not None:
+            return self.api_writes_enabled
+        return self.api_token is not None or self.api_auth_disabled
+
+    @property
+    def local_only(self) -> bool:
+        """Whether only this machine is answered: writes without a token, or no token and no choice made."""
+        if self.api_auth_disabled:
+            return self.writes_allowed
+        return self.api_token is None and self.api_writes_enabled is None
+
+    def allowed_hosts(self) -> tuple[str, ...] | None:
+        """Host header values answered (None: any)."""
+        if self.api_allowed_hosts is not None:
+            return tuple(host.lower() for host in self.api_allowed_hosts)
+        return LOOPBACK_HOSTS if self.local_only else None
 
     def resolved_runs_dir(self) -> Path:
         return self.api_runs_dir or self.home / "api-runs"

@@ -1,4 +1,5 @@
-"""Latency and throughput of GET /v1/recommendation, served by uvicorn, hammered from other processes.
+"""Latency and throughput of GET /v1/recommendation against a trivial FastAPI JSON route, in the same run:
+the same uvicorn server, the same client processes, one route after the other.
 
     .venv/bin/python benchmarks/api_latency.py                       # SQLite file in a temp folder
     .venv/bin/python benchmarks/api_latency.py --db postgresql+psycopg://postgres@127.0.0.1:5432/bench
@@ -6,11 +7,15 @@
 1. Fills the database (it must be empty, or pass --reuse) with realistic rows through `ResultsStore`:
    DATASETS datasets x SIZES finished searches, each with TRIALS trials (a third COMPLETE with every
    epoch, the rest pruned early) and a best schedule.
-2. Starts `uvicorn --factory prs_search.api.main:create_app` (read-only) on loopback, in its own process.
-3. Runs CLIENTS client processes (multiprocessing), each one keep-alive httpx connection sending
-   requests back to back for DURATION seconds, sizes drawn at random (exact, interpolated and nearest
-   answers all occur). Warm-up requests are not counted.
-4. Prints p50 / p90 / p99 / max latency (client side, per request) and requests per second.
+2. Starts uvicorn on loopback, in its own process, with the API's app (`create_app`, read-only) plus two
+   trivial routes that return `{"status": "ok"}`: `/bench/trivial` (`def`, run in the thread pool like
+   the API's routes) and `/bench/trivial-async` (`async def`, the cheapest route FastAPI has).
+3. For each route in turn, runs CLIENTS client processes (multiprocessing), each one keep-alive httpx
+   connection sending requests back to back for DURATION seconds; recommendation sizes drawn at random
+   (exact, interpolated and nearest answers all occur; ASKED_SIZES, all cached after the warm-up).
+   Warm-up requests are not counted.
+4. Prints requests per second and p50 / p99 latency (client side) per route, and the recommendation's
+   requests per second as a ratio of each trivial route's. Goal: >= 0.8x, p99 < 10 ms.
 """
 
 import argparse
@@ -24,14 +29,20 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from prs_search.store import ResultsStore
 
+ROUTES = ("/bench/trivial", "/bench/trivial-async", "/v1/recommendation")
 DEPTH = 7
 EPOCHS = 10
 SIZES = (500, 1000, 2000, 5000, 10000, 20000)
+# What clients ask: the searched sizes and 40 others, log-spaced from 100 to 40,000 (exact, interpolated and
+# nearest answers). Each is asked once before the clients start, so the figures are the cached steady
+# state; the first answer for a size costs what an uncached request did (several queries).
+ASKED_SIZES = (*SIZES, *(round(100 * 400 ** (i / 39)) for i in range(40)))
 
 
 def fill(store: ResultsStore, datasets: int, trials: int, seed: int = 0) -> int:
@@ -74,6 +85,23 @@ def fill(store: ResultsStore, datasets: int, trials: int, seed: int = 0) -> int:
     return written
 
 
+def bench_app() -> Any:
+    """The API's app with the trivial routes it is compared with (uvicorn --factory api_latency:bench_app)."""
+    from prs_search.api.main import create_app
+
+    app = create_app()
+
+    @app.get("/bench/trivial")
+    def trivial() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/bench/trivial-async")
+    async def trivial_async() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -83,8 +111,9 @@ def free_port() -> int:
 def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PRS_DATABASE_URL": url, "PRS_API_WRITES_ENABLED": "false", "PRS_API_MIGRATE": "false"}
     command = [
-        sys.executable, "-m", "uvicorn", "--factory", "prs_search.api.main:create_app", "--host", "127.0.0.1",
-        "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log",
+        sys.executable, "-m", "uvicorn", "--factory", "api_latency:bench_app", "--app-dir", str(Path(__file__).parent),
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning",
+        "--no-access-log",
     ]  # fmt: skip
     server = subprocess.Popen(command, env=env, cwd=Path(__file__).resolve().parents[1])
     deadline = time.monotonic() + 120
@@ -101,9 +130,9 @@ def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     raise SystemExit("uvicorn did not answer /health within 120 s")
 
 
-def client(args: tuple[str, list[str], float, float, int]) -> tuple[list[float], int]:
+def client(args: tuple[str, str, list[str], float, float, int]) -> tuple[list[float], int]:
     """One client process: (latencies in seconds, non-200 answers)."""
-    base, datasets, warmup, duration, seed = args
+    base, route, datasets, warmup, duration, seed = args
     rng = random.Random(seed)
     latencies: list[float] = []
     errors = 0
@@ -111,8 +140,11 @@ def client(args: tuple[str, list[str], float, float, int]) -> tuple[list[float],
         start = time.perf_counter()
         stop = start + warmup + duration
         while (now := time.perf_counter()) < stop:
-            params = {"dataset": rng.choice(datasets), "num_samples": rng.choice([*SIZES, rng.randint(100, 40000)])}
-            response = http.get("/v1/recommendation", params=params)
+            if route == "/v1/recommendation":
+                size = rng.choice(ASKED_SIZES)
+                response = http.get(route, params={"dataset": rng.choice(datasets), "num_samples": size})
+            else:
+                response = http.get(route)
             elapsed = time.perf_counter() - now
             if now - start >= warmup:
                 latencies.append(elapsed)
@@ -134,7 +166,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2, help="client processes")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--duration", type=float, default=15.0, help="measured seconds")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds not counted")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds not counted")
     args = parser.parse_args()
 
     folder = tempfile.TemporaryDirectory()
@@ -152,27 +184,39 @@ def main() -> None:
 
     port = free_port()
     server = start_server(url, port, args.workers)
+    results: dict[str, tuple[list[float], int]] = {}
     try:
-        jobs = [(f"http://127.0.0.1:{port}", datasets, args.warmup, args.duration, i) for i in range(args.clients)]
-        with multiprocessing.get_context("spawn").Pool(args.clients) as pool:
-            results = pool.map(client, jobs)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:  # every answer, once
+            for dataset in datasets:
+                for size in ASKED_SIZES:
+                    http.get("/v1/recommendation", params={"dataset": dataset, "num_samples": size})
+        for route in ROUTES:
+            jobs = [
+                (f"http://127.0.0.1:{port}", route, datasets, args.warmup, args.duration, i)
+                for i in range(args.clients)
+            ]
+            with multiprocessing.get_context("spawn").Pool(args.clients) as pool:
+                done = pool.map(client, jobs)
+            results[route] = ([x for lat, _ in done for x in lat], sum(e for _, e in done))
     finally:
         server.terminate()
         server.wait(timeout=30)
         folder.cleanup()
 
-    latencies = [x for lat, _ in results for x in lat]
-    errors = sum(e for _, e in results)
-    ms = [x * 1000 for x in latencies]
     print(
-        f"GET /v1/recommendation, {args.clients} client processes x 1 keep-alive connection, "
-        f"uvicorn workers {args.workers}, {os.cpu_count()} CPUs, backend {url.split(':', 1)[0]}"
+        f"{args.clients} client processes x 1 keep-alive connection, uvicorn workers {args.workers}, "
+        f"{len(os.sched_getaffinity(0))} CPUs usable, backend {url.split(':', 1)[0]}, {args.duration:.0f} s per route"
     )
-    print(f"requests {len(ms)} in {args.duration:.0f} s: {len(ms) / args.duration:.0f} req/s, non-200: {errors}")
-    print(
-        f"latency ms: p50 {percentile(ms, 50):.2f}  p90 {percentile(ms, 90):.2f}  p99 {percentile(ms, 99):.2f}  "
-        f"max {max(ms):.2f}  mean {statistics.fmean(ms):.2f}"
-    )
+    rate = {route: len(lat) / args.duration for route, (lat, _) in results.items()}
+    for route, (latencies, errors) in results.items():
+        ms = [x * 1000 for x in latencies]
+        print(
+            f"{route:24s} {rate[route]:7.0f} req/s  p50 {percentile(ms, 50):6.2f} ms  "
+            f"p99 {percentile(ms, 99):6.2f} ms  max {max(ms):7.2f} ms  mean {statistics.fmean(ms):5.2f} ms  "
+            f"non-200: {errors}"
+        )
+    for trivial in ROUTES[:2]:
+        print(f"recommendation / {trivial}: {rate['/v1/recommendation'] / rate[trivial]:.2f}x requests per second")
 
 
 if __name__ == "__main__":

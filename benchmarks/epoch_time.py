@@ -14,15 +14,37 @@ up, epoch by epoch, the cost of the PRS default schedule (`prs`: linear E/2 -> 0
 import argparse
 import statistics
 import time
+from dataclasses import dataclass
 
 import torch
 
-from prs_search.data import DeviceLoader, load_dataset, make_splits, make_synthetic
+from prs_search.data import DeviceLoader, Splits, load_dataset, make_splits, make_synthetic
 from prs_search.schedule import Schedule
 from prs_search.train import TrainConfig, autocast, build_model, compile_blocks, default_device, make_optimizer
 
+VAL_FRACTION = 0.02  # a small validation split: the timed epochs train on nearly all the images
+MIX_EPOCHS = 10  # E of the timed PRS mixture (timed at epoch E/4)
 
-def time_epochs(config: TrainConfig, splits, attention: tuple[bool, ...], repeats: int) -> list[float]:
+
+@dataclass(frozen=True)
+class ModeTime:
+    """Seconds per training epoch of one mode: mean and sd over the repeats after the warm-up epoch."""
+
+    label: str
+    attention_layers: int
+    mean: float
+    sd: float
+    images_per_s: float
+
+
+def cifar_sized_splits(num_train: int, num_test: int = 1000) -> Splits:
+    """`num_train` synthetic 32x32x3 images of 100 classes (50,000: CIFAR-100-sized), split as the timing wants."""
+    return make_splits(
+        make_synthetic(num_train=num_train, num_test=num_test, num_classes=100), val_fraction=VAL_FRACTION
+    )
+
+
+def time_epochs(config: TrainConfig, splits: Splits, attention: tuple[bool, ...], repeats: int) -> list[float]:
     device = default_device()
     model = build_model(config, splits).to(device)
     model.set_attention_layers(attention)
@@ -48,36 +70,43 @@ def time_epochs(config: TrainConfig, splits, attention: tuple[bool, ...], repeat
     return times[1:]
 
 
+def time_modes(config: TrainConfig, splits: Splits, epochs: int, repeats: int) -> list[ModeTime]:
+    """Conv mode, attention mode and the `prs` schedule's mixture at epoch `epochs` / 4, in that order."""
+    depth = build_model(config, splits).depth
+    prs = Schedule.prs(depth, epochs).attention_at(epochs // 4)  # part-way: later layers switched
+    modes = [("conv", (False,) * depth), ("attention", (True,) * depth), (f"prs {sum(prs)}/{depth} attn", prs)]
+    out = []
+    for label, attention in modes:
+        times = time_epochs(config, splits, attention, repeats)
+        mean = statistics.mean(times)
+        out.append(ModeTime(label, sum(attention), mean, statistics.pstdev(times), len(splits.train) / mean))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--model", default="tiny")
     parser.add_argument("--num-samples", type=int, default=None, help="synthetic: training images")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=10, help="E of the PRS mixture (timed at epoch E/4)")
+    parser.add_argument("--epochs", type=int, default=MIX_EPOCHS, help="E of the PRS mixture (timed at epoch E/4)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--trial-epochs", type=int, default=100, help="E of the extrapolated full trial")
     parser.add_argument("--compile", action="store_true", help="torch.compile each block, as `--compile` does")
     args = parser.parse_args()
     if args.dataset == "synthetic" and args.num_samples:
-        raw = make_synthetic(num_train=args.num_samples, num_test=1000, num_classes=100)
+        splits = cifar_sized_splits(args.num_samples)
     else:
-        raw = load_dataset(args.dataset, "data")
-    splits = make_splits(raw, val_fraction=0.02)
+        splits = make_splits(load_dataset(args.dataset, "data"), val_fraction=VAL_FRACTION)
     config = TrainConfig(model=args.model, batch_size=args.batch_size, compile=args.compile)
-    depth = build_model(config, splits).depth
-    prs = Schedule.prs(depth, args.epochs).attention_at(args.epochs // 4)  # part-way: later layers switched
     print(f"device: {default_device()} ({torch.get_num_threads()} threads), torch {torch.__version__}")
     print(f"{args.model} on {args.dataset}: {len(splits.train)} train images, batch {args.batch_size}")
     print(f"{'mode':<16}{'s/epoch (mean ± sd)':>22}{'images/s':>12}")
-    modes = [("conv", (False,) * depth), ("attention", (True,) * depth), (f"prs {sum(prs)}/{depth} attn", prs)]
-    means = []
-    for label, attention in modes:
-        times = time_epochs(config, splits, attention, args.repeats)
-        mean, sd = statistics.mean(times), statistics.pstdev(times)
-        means.append(mean)
-        print(f"{label:<16}{mean:>14.3f} ± {sd:<6.3f}{len(splits.train) / mean:>12.0f}")
-    trial = full_trial_seconds(means[0], means[1], depth, args.trial_epochs)
+    modes = time_modes(config, splits, args.epochs, args.repeats)
+    for mode in modes:
+        print(f"{mode.label:<16}{mode.mean:>14.3f} ± {mode.sd:<6.3f}{mode.images_per_s:>12.0f}")
+    depth = build_model(config, splits).depth
+    trial = full_trial_seconds(modes[0].mean, modes[1].mean, depth, args.trial_epochs)
     print(f"extrapolated {args.trial_epochs}-epoch trial (schedule prs, training steps): {trial:.1f} s")
 
 

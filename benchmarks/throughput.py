@@ -16,6 +16,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from timm.models.vision_transformer import VisionTransformer
@@ -27,6 +28,26 @@ from prs_search.train import autocast, compile_blocks, default_device
 
 PEAK_BF16_TFLOPS = {"H100": 989.4, "H200": 989.4}  # dense, SXM, from NVIDIA's data sheets
 IMG_SIZE, CHANNELS, CLASSES = 32, 3, 100  # CIFAR-100
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """One model's train-step speed: median images/s, spread (max - min) / median, FLOPs per image, and
+    images/s relative to timm's ViT of the same shapes measured in the same run."""
+
+    preset: str
+    mode: str
+    images_per_s: float
+    spread: float
+    flops_per_image: float
+    vs_timm: float
+
+    @property
+    def tflops(self) -> float:
+        return self.images_per_s * self.flops_per_image / 1e12
+
+    def mfu(self, peak_tflops: float | None) -> float | None:
+        return self.tflops / peak_tflops if peak_tflops else None
 
 
 def device_peak(device: torch.device, override: float | None) -> float | None:
@@ -118,6 +139,19 @@ def variants(preset: str, compile_models: bool, stem: str) -> list[tuple[str, nn
     return out
 
 
+def preset_throughput(
+    preset: str, device: torch.device, batch: int, steps: int, rounds: int, compile_models: bool, stem: str = "patch"
+) -> list[Throughput]:
+    """Conv mode, attention mode, the PRS mix and timm's twin of `preset`, measured in one run."""
+    rows = measure(variants(preset, compile_models, stem), device, batch, steps, rounds)
+    timm_rate = rows[-1][1]
+    return [Throughput(preset, mode, rate, spread, flops, rate / timm_rate) for mode, rate, spread, flops in rows]
+
+
+def describe_device(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", default="tiny,cifar_s,cifar_m")
@@ -135,10 +169,9 @@ def main() -> None:
     cuda = device.type == "cuda"
     batch, steps = args.batch_size or (256 if cuda else 64), args.steps or (20 if cuda else 3)
     peak = device_peak(device, args.peak_tflops)
-    name = torch.cuda.get_device_name(device) if cuda else f"CPU ({torch.get_num_threads()} threads)"
     print(
-        f"device: {name}, torch {torch.__version__}, batch {batch}, {args.rounds} rounds x {steps} steps, "
-        f"compile {args.compile}, stem {args.stem}"
+        f"device: {describe_device(device)}, torch {torch.__version__}, batch {batch}, {args.rounds} rounds x "
+        f"{steps} steps, compile {args.compile}, stem {args.stem}"
     )
     header = (
         ("preset", 9, "<"),
@@ -150,14 +183,12 @@ def main() -> None:
     header += ("TFLOP/s", 9, ">"), ("MFU", 7, ">"), ("vs timm", 9, ">")
     print("".join(f"{text:{align}{width}}" for text, width, align in header))
     for preset in args.presets.split(","):
-        rows = measure(variants(preset, args.compile, args.stem), device, batch, steps, args.rounds)
-        timm_rate = rows[-1][1]
-        for mode, rate, spread, flops in rows:
-            tflops = rate * flops / 1e12
-            mfu = f"{100 * tflops / peak:.1f}%" if peak else "n/a"
+        for row in preset_throughput(preset, device, batch, steps, args.rounds, args.compile, args.stem):
+            mfu = row.mfu(peak)
             print(
-                f"{preset:<9}{mode:<11}{rate:>10.0f}{100 * spread:>7.0f}%{flops / 1e9:>11.3f}{tflops:>9.2f}{mfu:>7}"
-                f"{rate / timm_rate:>8.2f}x"
+                f"{preset:<9}{row.mode:<11}{row.images_per_s:>10.0f}{100 * row.spread:>7.0f}%"
+                f"{row.flops_per_image / 1e9:>11.3f}{row.tflops:>9.2f}{f'{100 * mfu:.1f}%' if mfu else 'n/a':>7}"
+                f"{row.vs_timm:>8.2f}x"
             )
 
 

@@ -46,6 +46,11 @@ class ClusterError(PRSError):
     """The Ray cluster cannot be reached or used."""
 
 
+class ConflictError(PRSError):
+    """The request conflicts with what exists: a search name already taken, a search that another driver
+    is running (HTTP 409)."""
+
+
 class Label:
     """`Annotated` metadata: how error messages name a value whose field name says too little
     (pydantic ignores it; `checked` reads it)."""

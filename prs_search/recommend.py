@@ -2,7 +2,9 @@
 
 The store keeps one best schedule per searched (dataset, size). For an asked size N:
 
-- `exact`: a search ran at N; its best schedule, with its validation and (when measured) test accuracy.
+- `exact`: a search ran at N; its best schedule, with its validation and (when measured) test accuracy,
+  and, when the search re-evaluated its finalists, the `confidence`: the 95% interval of the validation
+  accuracy over seeds and the paired advantage over the PRS default.
 - `interpolated`: N lies between two searched sizes lo < N < hi whose searches share model, stem,
   epochs and depth. With t = (log N - log lo) / (log hi - log lo), every layer's switch epoch is
   (1 - t) * e_lo + t * e_hi rounded half up to an integer in [0, E], and the expected val_acc is
@@ -29,6 +31,7 @@ from pydantic import Field
 from prs_search.errors import ConfigError, NotFoundError
 from prs_search.schedule import Schedule
 from prs_search.schemas import BestScheduleRecord, Record, SwitchEpochs
+from prs_search.stats import Interval
 from prs_search.store import ResultsStore, SearchRecord
 
 Method = Literal["exact", "nearest", "interpolated"]
@@ -40,10 +43,23 @@ class Provenance(Record):
 
     search_id: int
     search_name: str
-    trial_id: int
+    trial_id: int | None = Field(description="Its search trial (None: the PRS default won the re-evaluation).")
     num_samples: int
     val_acc: float
     weight: float = Field(description="Share in the answer: 1.0, or 1 - t and t when interpolated.")
+
+
+class Confidence(Record):
+    """How sure the answer is, where a search re-evaluated its finalists at exactly this size."""
+
+    seeds: int = Field(description="Seeds the recommended schedule was trained with (the search's and the extra).")
+    val_acc_low: float | None = Field(description="95% interval of its mean validation accuracy (Student t).")
+    val_acc_high: float | None
+    baseline_schedule: SwitchEpochs = Field(description="The PRS default (linear E/2 -> 0) it was compared with.")
+    advantage: float = Field(description="Mean validation accuracy minus the PRS default's, paired by seed.")
+    advantage_low: float | None = Field(description="95% interval of the paired advantage.")
+    advantage_high: float | None
+    significant: bool = Field(description="The advantage's interval excludes 0.")
 
 
 class Recommendation(Record):
@@ -63,6 +79,8 @@ class Recommendation(Record):
     searched_sizes: tuple[int, ...]
     provenance: tuple[Provenance, ...]
     trials_backing: int = Field(description="Trials (every state) of the searches the answer comes from.")
+    confidence: Confidence | None = Field(description="Only for `exact` answers of re-evaluated searches.")
+    confidence_note: str = Field(description="What the confidence rests on, or why there is none.")
 
 
 def recommend(
@@ -96,6 +114,7 @@ def recommend(
         test_acc=first.test_acc if method == "exact" else None, warning=warning, searched_sizes=sizes,
         provenance=tuple(_provenance(r, w) for r, w in weighted),
         trials_backing=sum(sum(store.trial_counts(search_id=i).values()) for i in search_ids),
+        confidence=_confidence(first) if method == "exact" else None, confidence_note=_note(method, first, num_samples),
     )  # fmt: skip
 
 
@@ -164,6 +183,28 @@ def _blend_schedule(weighted: list[tuple[BestScheduleRecord, float]], epochs: in
     return tuple(min(max(math.floor(e + 0.5), 0), epochs) for e in blended)
 
 
+def _confidence(row: BestScheduleRecord) -> Confidence | None:
+    if row.seeds is None or row.baseline_schedule is None or row.advantage is None:
+        return None
+    interval = Interval(row.advantage, row.advantage_low, row.advantage_high, row.seeds)
+    return Confidence(
+        seeds=row.seeds, val_acc_low=row.val_low, val_acc_high=row.val_high, baseline_schedule=row.baseline_schedule,
+        advantage=row.advantage, advantage_low=row.advantage_low, advantage_high=row.advantage_high,
+        significant=interval.excludes_zero,
+    )  # fmt: skip
+
+
+def _note(method: Method, row: BestScheduleRecord, n: int) -> str:
+    if method != "exact":
+        return f"no interval exists at {n} images: nothing was measured at this size (the schedule is {method})"
+    if row.seeds is None:
+        return "the search did not re-evaluate its finalists (--confirm-top 0, or an older search): no interval"
+    return (
+        f"val_acc is the mean over {row.seeds} seeds with its 95% Student-t interval; the advantage is paired by "
+        "seed against the PRS default; test_acc was measured once, for this schedule"
+    )
+
+
 def _provenance(row: BestScheduleRecord, weight: float) -> Provenance:
     return Provenance(
         search_id=row.search_id, search_name=row.search_name, trial_id=row.trial_id,
@@ -226,4 +267,4 @@ def _check_size(num_samples: object, fraction: object) -> None:
             raise ConfigError(f"fraction must be in (0, 1], got {fraction!r}")
 
 
-__all__ = ["Method", "Provenance", "Recommendation", "recommend", "recommended_schedule"]
+__all__ = ["Confidence", "Method", "Provenance", "Recommendation", "recommend", "recommended_schedule"]

@@ -106,17 +106,19 @@ JsonObject = Annotated[dict[str, Any], BeforeValidator(_plain_json)]
 
 
 class SearchStatus(StrEnum):
-    """Life cycle of a search: pending -> running -> finished | failed | interrupted (resumable)."""
+    """Life cycle of a search: pending -> running -> finished | failed | interrupted (resumable) |
+    cancelled (stopped on request; its finished trials are kept, it is not resumed)."""
 
     PENDING = "pending"
     RUNNING = "running"
     FINISHED = "finished"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
+    CANCELLED = "cancelled"
 
     @property
     def is_final(self) -> bool:
-        return self in (SearchStatus.FINISHED, SearchStatus.FAILED, SearchStatus.INTERRUPTED)
+        return self in (SearchStatus.FINISHED, SearchStatus.FAILED, SearchStatus.INTERRUPTED, SearchStatus.CANCELLED)
 
 
 class TrialState(StrEnum):
@@ -133,6 +135,17 @@ class TrialState(StrEnum):
 
 
 SearchStatusField = Annotated[SearchStatus, Label("search status")]
+
+
+def _not_an_id(name: str) -> str:
+    if name.isascii() and name.isdigit():
+        raise ValueError(f"a search name must not be all digits (that is how ids are written), got {name!r}")
+    return name
+
+
+# A search is found by its name or its id, so a name that reads as an id would shadow another search.
+SearchName = Annotated[Name, AfterValidator(_not_an_id), Label("search name")]
+DriverOrigin = Literal["cli", "api"]
 TrialStateField = Annotated[TrialState, Label("trial state")]
 StudyRunStatus = Literal["completed", "diverged"]
 
@@ -178,12 +191,19 @@ class SearchPublic(Record):
     test_acc: Finite | None
     test_trial_id: int | None
     error: str | None
+    val_size: Count | None = Field(
+        default=None, description="Validation images the search tuned on (older searches: not recorded)."
+    )
 
 
 class SearchDetail(SearchPublic):
     """One search with the settings it ran with."""
 
     space_config: JsonObject
+    searcher: ShortText | None = None  # older searches: not recorded (they used tpe)
+    early_stopping: bool | None = None
+    confirm_top: NonNegative | None = None
+    confirm_seeds: NonNegative | None = None
     # `model_config` is pydantic's own name: the field is `architecture`, spelled `model_config` outside.
     architecture: JsonObject = Field(alias="model_config", description="The model's settings (depth, dim, ...).")
     ray_address: Name | None
@@ -277,14 +297,58 @@ class BestScheduleRecord(Record):
     num_samples: Count
     search_id: int
     search_name: Name
-    trial_id: int
+    trial_id: int | None = Field(description="Its search trial (None: the PRS default won the re-evaluation).")
     schedule: SwitchEpochs
     epochs: Count
     model: ShortText
     stem: StemName
-    val_acc: Finite
+    val_acc: Finite = Field(description="Validation accuracy: the mean over its seeds when it was re-evaluated.")
     test_acc: Finite | None
     updated_at: datetime
+    seeds: Count | None = Field(default=None, description="Seeds the interval is over (None: not re-evaluated).")
+    val_low: Finite | None = None
+    val_high: Finite | None = None
+    baseline_schedule: SwitchEpochs | None = Field(default=None, description="The PRS default it was compared with.")
+    advantage: Finite | None = Field(default=None, description="Mean paired val_acc difference to the PRS default.")
+    advantage_low: Finite | None = None
+    advantage_high: Finite | None = None
+
+
+class Confirmation(Record):
+    """What the finalists' re-evaluation concluded: the schedule to recommend, its validation accuracy
+    over seeds with a 95% interval, and its paired advantage over the PRS default (same seeds)."""
+
+    trial_id: int | None = Field(description="Its search trial (None: the PRS default, never a finished trial).")
+    schedule: SwitchEpochs
+    seeds: Count
+    val_acc: Finite = Field(description="Mean validation accuracy over the seeds.")
+    val_low: Finite | None = Field(description="95% interval (Student t over seeds); None with one seed.")
+    val_high: Finite | None
+    baseline_schedule: SwitchEpochs = Field(description="The PRS default schedule it was compared with.")
+    advantage: Finite = Field(description="Mean of val_acc minus the PRS default's, seed by seed.")
+    advantage_low: Finite | None
+    advantage_high: Finite | None
+
+
+class ConfirmationRunRecord(Record):
+    """One re-evaluation run after a search's budget: a finalist (or the PRS default) at one seed."""
+
+    id: int
+    search_id: int
+    candidate: ShortText = Field(description="The finalist's trial key, or `prs` for the PRS default.")
+    role: Literal["finalist", "baseline"]
+    source_trial_id: int | None = Field(description="The search trial it re-evaluates (None for `prs`).")
+    schedule: SwitchEpochs
+    params: JsonObject
+    seed: NonNegative
+    reused: bool = Field(description="True: the search trial's own run at the search's seed, not retrained.")
+    state: Literal["COMPLETE", "FAIL"]
+    val_acc: Finite | None
+    epochs_run: NonNegative
+    seconds: Seconds
+    checkpoint_path: str | None = None
+    error: str | None = None
+    created_at: datetime
 
 
 class DatasetSummary(Record):
@@ -320,7 +384,28 @@ class StudyRunRecord(Record):
     created_at: datetime
 
 
+class DriverRecord(Record):
+    """The driver that holds a search's lease: one process runs a search at a time (`prs_search.search.lease`)."""
+
+    search_id: int
+    holder: ShortText = Field(description="A random id of the holding driver run.")
+    host: Name = Field(description="The holder's machine: host name and boot id.")
+    pid: NonNegative
+    started: int = Field(description="The holder process's start time (clock ticks since boot; 0: unknown).")
+    origin: DriverOrigin
+    acquired_at: datetime
+    heartbeat_at: datetime
+    cancel_requested_at: datetime | None
+    alive: bool = Field(
+        description="Whether the holder still runs (same machine: its process; else a fresh heartbeat)."
+    )
+
+
 # -- the search request -----------------------------------------------------------------------------
+
+Searcher = Literal["tpe", "random"]
+MAX_CONFIRM_TOP = 20
+MAX_CONFIRM_SEEDS = 10
 
 DATASET_PATTERN = r"^(imagefolder:[^\x00-\x1f]{1,116}|[A-Za-z0-9][A-Za-z0-9_.\-]{0,127})$"
 PRESET_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
@@ -368,7 +453,15 @@ class SearchRequest(BaseModel):
     reduction_factor: Annotated[int, Strict(), Field(ge=2, le=100), _WHOLE] = 3
     seed: Seed = 0
     compile: Annotated[bool, Strict()] = Field(default=False, description="torch.compile each block (pays on GPUs).")
-    name: Name | None = Field(default=None, description="Default: DATASET-SIZE-SPACE-TIMESTAMP-RANDOM.")
+    name: SearchName | None = Field(default=None, description="Default: DATASET-SIZE-SPACE-TIMESTAMP-RANDOM.")
+    searcher: Searcher = Field(default="tpe", description="Optuna's sampler: tpe, or random (a baseline).")
+    early_stopping: Annotated[bool, Strict()] = Field(default=True, description="ASHA stops trials early.")
+    confirm_top: Annotated[int, Strict(), Field(ge=0, le=MAX_CONFIRM_TOP), _WHOLE] = Field(
+        default=3, description="Finalists (the best complete trials) retrained with more seeds; 0: none."
+    )
+    confirm_seeds: Annotated[int, Strict(), Field(ge=0, le=MAX_CONFIRM_SEEDS), _WHOLE] = Field(
+        default=2, description="Extra seeds each finalist and the PRS default are retrained with; 0: none."
+    )
 
     @model_validator(mode="after")
     def _one_size(self) -> "SearchRequest":
@@ -389,3 +482,5 @@ class SearchJob(SearchRequest):
     resume: bool = False
     download: bool = False
     max_failures: int = 2
+    origin: DriverOrigin = "cli"  # who started the driver: the API counts its own against PRS_API_MAX_SEARCHES
+    parent_pid: int | None = None  # a driver the API started ends when this process (the API) is gone

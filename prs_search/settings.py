@@ -21,6 +21,15 @@ class Settings(BaseSettings):
     data_dir: Path | None = Field(default=None, description="Dataset root; default: `home`/data.")
     ray_address: str | None = Field(default=None, description="Ray cluster address; default: start Ray locally.")
     storage_path: Path | None = Field(default=None, description="Ray Tune results; default: `home`/ray_results.")
+    driver_heartbeat_s: float = Field(
+        default=5.0, gt=0.0, description="How often a search driver refreshes its lease and looks for a cancel."
+    )
+    driver_lease_ttl_s: float = Field(
+        default=60.0,
+        gt=0.0,
+        description="A driver on another machine whose heartbeat is older than this is taken to be dead "
+        "(on the same machine its process is checked instead).",
+    )
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -30,14 +30,14 @@ def _one_thread() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory: pytest.TempPathFactory) -> Splits:
-    """All of digits: 1294 train / 144 val / 359 test images of 1x8x8."""
+    """All of digits: 1150 train / 288 val / 359 test images of 1x8x8."""
     raw = load_dataset("digits", tmp_path_factory.mktemp("data"))
     return make_splits(raw, seed=0)
 
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> Splits:
-    """A 320-image stratified subset (9 steps per epoch at batch 32) for tests about mechanics."""
+    """A 320-image stratified subset (256 train / 64 val: 8 steps per epoch at batch 32) for tests about mechanics."""
     raw = load_dataset("digits", tmp_path_factory.mktemp("data"))
     return make_splits(raw, num_samples=320, seed=0)
 
@@ -103,9 +103,9 @@ def test_resume_continues_exactly_across_a_switch(small: Splits) -> None:
             states[1] = get_state()
 
     straight, straight_model = train(config(4), small, schedule, on_epoch=keep_state, device=CPU)
-    # Layer 4 switched at epoch 0 and ramps over min(50, 4 epochs of 9 steps) = 36 steps: mid-ramp here.
+    # Layer 4 switched at epoch 0 and ramps over min(50, 4 epochs of 8 steps) = 32 steps: mid-ramp here.
     ramp = states[1]["model"]["blocks.3.mixer._extra_state"]
-    assert ramp == {"mode": "ramp", "ramp_steps": 36, "ramp_pos": 18}
+    assert ramp == {"mode": "ramp", "ramp_steps": 32, "ramp_pos": 16}
     resumed_epochs: list[int] = []
     resumed, resumed_model = train(
         config(4), small, schedule, resume=states[1], on_epoch=lambda r, _: resumed_epochs.append(r.epoch), device=CPU

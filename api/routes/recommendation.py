@@ -2,12 +2,12 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
-from prs_search.recommend import recommend
 from prs_search.schemas import DATASET_LENGTH, MAX_INT32
 
-from ..deps import StoreDep
+from .. import services
+from ..deps import CacheDep, StoreDep
 from ..schemas import TEXT_PATTERN, RecommendationOut
 from .responses import INVALID, NOT_FOUND, STORE_DOWN
 
@@ -25,13 +25,20 @@ FractionQuery = Annotated[
 ]
 
 
-@router.get("", responses={**NOT_FOUND, **INVALID, **STORE_DOWN})
-def read_recommendation(
-    store: StoreDep, dataset: DatasetQuery, num_samples: NumSamplesQuery = None, fraction: FractionQuery = None
-) -> RecommendationOut:
+@router.get("", response_model=RecommendationOut, responses={**NOT_FOUND, **INVALID, **STORE_DOWN})
+async def read_recommendation(
+    store: StoreDep,
+    cache: CacheDep,
+    dataset: DatasetQuery,
+    num_samples: NumSamplesQuery = None,
+    fraction: FractionQuery = None,
+) -> Response:
     """Give exactly one of `num_samples` and `fraction`. `method`: `exact` (a search ran at that size),
     `interpolated` (between two searched sizes, linear in log size, epochs rounded), or `nearest`
     (outside the searched range, or the neighbours cannot be interpolated; with a `warning`).
     A fraction needs a search of the dataset run with `--fraction` (it tells the training-split size).
-    404: the dataset has no searches, or none has finished (the message says how to run one)."""
-    return RecommendationOut.model_validate(recommend(store, dataset, num_samples, fraction))
+    404: the dataset has no searches, or none has finished (the message says how to run one).
+    Answers are cached until a search of the dataset changes (any API worker sees that at once)."""
+    # The body is the response model's JSON already (cached as such): sent as it is, not validated again.
+    body = await services.recommendation(store, cache, dataset, num_samples, fraction)
+    return Response(body, media_type="application/json")

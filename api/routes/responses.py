@@ -15,3 +15,9 @@ WRITE_REFUSED: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorOut, "description": "Wrong token, or a read-only API."},
 }
 CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ErrorOut, "description": "The name is taken."}}
+TOO_LARGE: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorOut, "description": "A body over PRS_API_MAX_BODY_BYTES (not read)."}
+}
+TOO_MANY: dict[int | str, dict[str, Any]] = {
+    429: {"model": ErrorOut, "description": "PRS_API_MAX_SEARCHES searches started here are running (Retry-After)."}
+}

@@ -1,4 +1,4 @@
-"""/v1/searches: list, read (live trial counts while running), trials, epochs, and start a search."""
+"""/v1/searches: list, read (live trial counts while running), trials, epochs; start and cancel a search."""
 
 from typing import Annotated
 
@@ -7,17 +7,18 @@ from fastapi import APIRouter, Path, Query, Response
 from prs_search.schemas import DATASET_LENGTH, MAX_INT32, MAX_PAGE, NAME_LENGTH, SearchStatus, TrialState
 
 from .. import services
-from ..deps import LauncherDep, StoreDep, WriterDep
+from ..deps import LauncherDep, SettingsDep, StoreDep, WriterDep
 from ..schemas import (
     TEXT_PATTERN,
     EpochsOut,
+    SearchCancelOut,
     SearchCreate,
     SearchDetailOut,
     SearchesOut,
     SearchLaunchOut,
     TrialsOut,
 )
-from .responses import CONFLICT, INVALID, MALFORMED, NOT_FOUND, STORE_DOWN, WRITE_REFUSED
+from .responses import CONFLICT, INVALID, MALFORMED, NOT_FOUND, STORE_DOWN, TOO_LARGE, TOO_MANY, WRITE_REFUSED
 
 router = APIRouter(prefix="/searches", tags=["searches"])
 
@@ -49,16 +50,37 @@ def read_searches(
     dependencies=[WriterDep],
     responses={
         202: {"headers": {"Location": {"description": "Where the search appears.", "schema": {"type": "string"}}}},
-        **MALFORMED, **WRITE_REFUSED, **CONFLICT, **INVALID, **STORE_DOWN,
+        **MALFORMED, **WRITE_REFUSED, **CONFLICT, **TOO_LARGE, **INVALID, **TOO_MANY, **STORE_DOWN,
     },
 )  # fmt: skip
-def create_search(body: SearchCreate, store: StoreDep, launcher: LauncherDep, response: Response) -> SearchLaunchOut:
+def create_search(
+    body: SearchCreate, store: StoreDep, launcher: LauncherDep, settings: SettingsDep, response: Response
+) -> SearchLaunchOut:
     """Start `prs-search run` with these options in the background (bearer token needed). The search
     is at `Location` once it has loaded its data and registered; until then that answers 404 with a
-    sentence saying it is starting, or how it failed."""
-    launch = services.start_search(store, launcher, body)
+    sentence saying it is starting, or that it failed. Limits: budget x epochs at most
+    PRS_API_MAX_TRIAL_EPOCHS (422), PRS_API_MAX_SEARCHES running at once (429), image folders only under
+    PRS_API_IMAGEFOLDER_ROOTS (422)."""
+    launch = services.start_search(store, launcher, settings, body)
     response.headers["Location"] = launch.location
     return launch
+
+
+@router.delete(
+    "/{search}",
+    dependencies=[WriterDep],
+    responses={202: {"model": SearchCancelOut, "description": "Its driver is stopping."},
+               **WRITE_REFUSED, **NOT_FOUND, **CONFLICT, **READ_ERRORS},
+)  # fmt: skip
+def delete_search(
+    search: SearchKey, store: StoreDep, launcher: LauncherDep, settings: SettingsDep, response: Response
+) -> SearchCancelOut:
+    """Cancel a search (bearer token needed): its driver stops its trials and marks it `cancelled` (202,
+    within a few seconds), or, with no driver running it, it is marked at once (200). Finished trials
+    are kept; a cancelled search is not resumed. 409: it finished, failed or was cancelled already."""
+    status, body = services.cancel_search(store, launcher, settings, search)
+    response.status_code = status
+    return body
 
 
 @router.get("/{search}", responses={**NOT_FOUND, **READ_ERRORS})

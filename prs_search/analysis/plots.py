@@ -14,9 +14,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
+from matplotlib.typing import ColorType
 
 from prs_search.analysis.fourier import FourierProfile
-from prs_search.analysis.study import StudyRow
+from prs_search.analysis.summary import StudyRow
+from prs_search.stats import Interval
 from prs_search.store import TrialRecord
 
 CONV_COLOR = "tab:blue"
@@ -32,35 +34,54 @@ def _png(fig: Figure) -> bytes:
 
 
 def fourier_png(profile: FourierProfile, title: str) -> bytes:
-    """Left: relative log amplitude over frequency, one curve per layer (dashed: convolution).
-    Right: the value at the highest frequency per layer, coloured by the layer's mode."""
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    """Left: relative log amplitude over frequency, one curve per sub-layer (dashed: a convolution block's;
+    light: after the MLP). Right: the value at the highest frequency read per sub-layer, mixer and MLP
+    alternating along the depth, coloured by the block's mode."""
+    fig = Figure(figsize=(12, 4.4), layout="constrained")
     curves, per_layer = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     cmap = colormaps["viridis"]
-    for i, (row, attention) in enumerate(zip(profile.delta, profile.attention, strict=True)):
-        color = cmap(i / max(profile.depth - 1, 1))
-        mode = "attention" if attention else "conv"
+    modes = profile.sublayer_modes()
+    for i, (row, label, mode) in enumerate(zip(profile.delta, profile.labels(), modes, strict=True)):
         curves.plot(
-            profile.frequencies, row, color=color, linestyle="-" if attention else "--", marker="o", markersize=3,
-            label=f"layer {i + 1} ({mode})",
+            profile.frequencies, row, color=cmap(i / max(len(profile.delta) - 1, 1)),
+            linestyle="-" if mode == "attention" else "--", alpha=1.0 if label.endswith("mixer") else 0.55,
+            marker="o", markersize=3, label=f"{label} ({mode})",
         )  # fmt: skip
-    curves.set_xlabel("frequency (x pi), along the diagonal")
+    curves.set_xlabel(f"frequency (x pi) along the diagonal, as the {profile.reading} reading labels it")
     curves.set_ylabel("delta log amplitude")
     curves.set_title("relative log amplitude of feature maps")
     curves.axhline(0.0, color="grey", linewidth=0.6)
-    curves.legend(fontsize=7, ncol=2 if profile.depth > 6 else 1)
-
-    layers = list(range(1, profile.depth + 1))
-    high = profile.high_frequency()
-    per_layer.plot(layers, high, color="grey", linewidth=1)
-    colors = [ATTENTION_COLOR if a else CONV_COLOR for a in profile.attention]
-    per_layer.scatter(layers, high, c=colors, s=45, zorder=3)
-    per_layer.set_xticks(layers)
-    per_layer.set_xlabel("layer")
-    per_layer.set_ylabel(f"delta log amplitude at {profile.frequencies[-1]:.2f} pi")
-    per_layer.set_title("high-frequency amplitude per layer")
+    curves.legend(fontsize=7, ncol=2 if len(profile.delta) > 6 else 1)
+    _high_frequency_axes(per_layer, profile)
+    per_layer.plot(range(1, len(profile.delta) + 1), profile.high_frequency(), color="grey", linewidth=1)
+    colors = [ATTENTION_COLOR if m == "attention" else CONV_COLOR for m in modes]
+    per_layer.scatter(range(1, len(profile.delta) + 1), profile.high_frequency(), c=colors, s=45, zorder=3)
+    per_layer.set_title("high-frequency amplitude per sub-layer")
     per_layer.legend(handles=_mode_handles(), fontsize=8)
-    fig.suptitle(f"{title} ({profile.images} validation images)", parse_math=False)
+    fig.suptitle(f"{title} ({profile.images} validation images, {profile.reading} reading)", parse_math=False)
+    return _png(fig)
+
+
+def _high_frequency_axes(ax: Axes, profile: FourierProfile) -> None:
+    """Sub-layer depth on x (mixer and MLP of each block alternating), the high-frequency delta on y."""
+    ax.set_xticks(range(1, len(profile.delta) + 1), profile.labels(), rotation=60, fontsize=7)
+    ax.set_xlabel("sub-layer (block, then mixer or MLP)")
+    ax.set_ylabel(profile.high_label(), fontsize=8)
+    ax.grid(alpha=0.3)
+
+
+def fourier_comparison_png(profiles: Sequence[tuple[str, FourierProfile]], title: str) -> bytes:
+    """The high-frequency delta per sub-layer of several models, one line each (dashed: an all-conv model)."""
+    fig = Figure(figsize=(8, 4.4), layout="constrained")
+    ax = fig.subplots()
+    for label, profile in profiles:
+        style = "--" if all(m == "conv" for m in profile.modes()) else "-"
+        ax.plot(range(1, len(profile.delta) + 1), profile.high_frequency(), style, marker="o", label=label)
+    if profiles:
+        _high_frequency_axes(ax, profiles[0][1])
+    ax.axhline(0.0, color="grey", linewidth=0.6)
+    ax.legend(fontsize=8)
+    ax.set_title(title, parse_math=False)
     return _png(fig)
 
 
@@ -72,40 +93,49 @@ def _mode_handles() -> list[Line2D]:
 
 
 def data_scale_png(rows: Sequence[StudyRow], title: str) -> bytes:
-    """Validation and test accuracy against dataset size (log scale), one line per schedule, +- 1 std."""
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
-    val_ax, test_ax = fig.subplots(1, 2, sharey=True)
+    """Left: test accuracy against dataset size (log scale), one line per schedule with its 95% band over
+    seeds (validation accuracy where no row has a test accuracy). Right: each schedule's paired difference
+    in test accuracy against all-conv, with its band; a note instead where all-conv is not in the rows."""
+    fig = Figure(figsize=(12, 4.4), layout="constrained")
+    acc_ax, diff_ax = fig.subplots(1, 2, sharex=True)  # shared: an empty right panel keeps the sizes
+    split = "test" if any(r.accuracy("test") is not None for r in rows) else "val"
     labels = list(dict.fromkeys(r.label for r in rows))
     for label in labels:
         mine = sorted((r for r in rows if r.label == label), key=lambda r: r.num_samples)
-        _accuracy_line(val_ax, label, [(r.num_samples, r.val_mean, r.val_std) for r in mine])
-        _accuracy_line(
-            test_ax, label, [(r.num_samples, r.test_mean, r.test_std) for r in mine if r.test_mean is not None]
-        )
+        (line,) = _band(acc_ax, label, [(r.num_samples, r.accuracy(split)) for r in mine])
+        _band(diff_ax, label, [(r.num_samples, r.vs_all_conv) for r in mine], color=line.get_color())
     sizes = sorted({r.num_samples for r in rows})
-    for ax, split in ((val_ax, "validation"), (test_ax, "test")):
+    name = "test" if split == "test" else "validation"
+    acc_ax.set_title(f"{name} accuracy (mean, 95% interval over seeds)")
+    acc_ax.set_ylabel(f"{name} accuracy")
+    acc_ax.legend(fontsize=8)
+    diff_ax.set_title("paired difference against all-conv (95% interval)")
+    diff_ax.set_ylabel("test accuracy minus all-conv's (same seed)")
+    diff_ax.axhline(0.0, color="grey", linewidth=0.8)
+    if not any(r.vs_all_conv is not None for r in rows):
+        diff_ax.text(0.5, 0.5, "all-conv is not among the schedules:\nno paired differences", ha="center",
+                     va="center", transform=diff_ax.transAxes)  # fmt: skip
+    for ax in (acc_ax, diff_ax):
         ax.set_xscale("log")
         ax.set_xticks(sizes, [str(s) for s in sizes])
         ax.minorticks_off()
-        ax.set_xlabel("dataset size (images)")
-        ax.set_title(f"{split} accuracy")
+        ax.set_xlabel("dataset size (images, log scale)")
         ax.grid(alpha=0.3)
-    val_ax.set_ylabel("accuracy")
-    val_ax.legend(fontsize=8)
     fig.suptitle(title, parse_math=False)
     return _png(fig)
 
 
-def _accuracy_line(ax: Axes, label: str, points: list[tuple[int, float, float | None]]) -> None:
-    if not points:
-        return
-    xs = [p[0] for p in points]
-    means = [p[1] for p in points]
-    stds = [p[2] or 0.0 for p in points]
-    (line,) = ax.plot(xs, means, marker="o", label=label)
-    lower = [m - s for m, s in zip(means, stds, strict=True)]
-    upper = [m + s for m, s in zip(means, stds, strict=True)]
-    ax.fill_between(xs, lower, upper, color=line.get_color(), alpha=0.2)
+def _band(
+    ax: Axes, label: str, points: Sequence[tuple[int, Interval | None]], color: ColorType | None = None
+) -> list[Line2D]:
+    """A mean line with a shaded interval (where it has one: a single seed has none)."""
+    shown = [(x, iv) for x, iv in points if iv is not None]
+    lines = ax.plot([x for x, _ in shown], [iv.mean for _, iv in shown], marker="o", label=label, color=color)
+    bounded = [(x, iv.low, iv.high) for x, iv in shown if iv.low is not None and iv.high is not None]
+    if bounded:
+        ax.fill_between([b[0] for b in bounded], [b[1] for b in bounded], [b[2] for b in bounded],
+                        color=lines[0].get_color(), alpha=0.2)  # fmt: skip
+    return lines
 
 
 def history_png(trials: Sequence[TrialRecord], title: str) -> bytes:

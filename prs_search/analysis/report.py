@@ -17,8 +17,9 @@ from pathlib import Path
 import jinja2
 
 from prs_search.analysis import plots
+from prs_search.analysis.fourier import DEFAULT_READING, Reading
 from prs_search.analysis.sources import find_search, from_trial
-from prs_search.analysis.study import StudyRow, latest_study
+from prs_search.analysis.summary import StudyRow, latest_study
 from prs_search.errors import PRSError
 from prs_search.store import ResultsStore, SearchRecord, TrialRecord
 
@@ -41,8 +42,10 @@ class Section:
     header: Sequence[str] | None = None
 
 
-def build_report(store: ResultsStore, name: str, data_dir: Path, max_images: int = 512) -> str:
-    """The report of search `name` (its name or id) as one HTML document."""
+def build_report(
+    store: ResultsStore, name: str, data_dir: Path, max_images: int = 512, reading: Reading = DEFAULT_READING
+) -> str:
+    """The report of search `name` (its name or id) as one HTML document (Fourier: in `reading`)."""
     search = find_search(store, name)
     trials = _all_trials(store, search.id)
     best = store.best_trial(search_id=search.id)
@@ -52,7 +55,7 @@ def build_report(store: ResultsStore, name: str, data_dir: Path, max_images: int
         _schedule(search, best),
         _attention(store, best),
         _data_scale(store, search),
-        _fourier(store, search, best, data_dir, max_images),
+        _fourier(store, search, best, data_dir, max_images, reading),
     ]
     return _template().render(name=search.name, sections=sections)
 
@@ -167,21 +170,23 @@ def _data_scale(store: ResultsStore, search: SearchRecord) -> Section:
 
 
 def _fourier(
-    store: ResultsStore, search: SearchRecord, best: TrialRecord | None, data_dir: Path, max_images: int
-) -> Section:
+    store: ResultsStore, search: SearchRecord, best: TrialRecord | None, data_dir: Path, max_images: int,
+    reading: Reading,
+) -> Section:  # fmt: skip
     title = "Fourier analysis of the best trial's feature maps"
     if best is None:
         return Section(title, note="no trial has completed: nothing to analyse")
     try:
         trained = from_trial(store, search.name, best.trial_key)
         assert trained.data is not None  # a stored trial always records its data
-        profile = trained.fourier(trained.data.splits(data_dir), max_images)
+        profile = trained.fourier(trained.data.splits(data_dir), max_images, reading)
     except PRSError as err:  # the page is still worth having without this section
         log.warning("report %s: no Fourier analysis: %s", search.name, err)
         return Section(title, note=f"not available: {err}")
-    per_layer = zip(profile.modes(), profile.high_frequency(), strict=True)
-    rows = [(layer, mode, f"{high:+.3f}") for layer, (mode, high) in enumerate(per_layer, start=1)]
+    per_sublayer = zip(profile.labels(), profile.sublayer_modes(), profile.high_frequency(), strict=True)
     return Section(
         title, png=plots.fourier_png(profile, trained.title), alt="relative log amplitude of feature maps",
-        rows=rows, header=("layer", "mode", f"delta log amplitude at {profile.frequencies[-1]:.2f} pi"),
+        text="After every sub-layer: the token mixer's residual add, then the MLP's (Park & Kim 2022).",
+        rows=[(label, mode, f"{high:+.3f}") for label, mode, high in per_sublayer],
+        header=("sub-layer", "mode", profile.high_label()),
     )  # fmt: skip

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from prs_search.analysis.features import fourier_profile
-from prs_search.analysis.fourier import FourierProfile
+from prs_search.analysis.fourier import DEFAULT_READING, FourierProfile, Reading
 from prs_search.checkpoints import load_model
 from prs_search.data import Splits, load_dataset, make_splits
 from prs_search.errors import ConfigError
@@ -70,10 +70,10 @@ class TrainedModel:
             return DataSpec(dataset).overridden(None, fraction, num_samples, seed)
         return self.data.overridden(dataset, fraction, num_samples, seed)
 
-    def fourier(self, splits: Splits, max_images: int) -> FourierProfile:
+    def fourier(self, splits: Splits, max_images: int, reading: Reading = DEFAULT_READING) -> FourierProfile:
         """The Fourier profile of this model's feature maps over the validation split of `splits`."""
         self.check_fits(splits)
-        return fourier_profile(self.model, splits.val, splits.mean, splits.std, max_images=max_images)
+        return fourier_profile(self.model, splits.val, splits.mean, splits.std, reading=reading, max_images=max_images)
 
 
 def from_checkpoint(path: Path) -> TrainedModel:

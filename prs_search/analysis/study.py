@@ -2,22 +2,35 @@
 small datasets want more convolution, large ones attention earlier).
 
 Every schedule is trained at every size, `repeats` times with seeds S .. S+R-1 (the seed picks the
-subset, the validation split, the initialisation and the data order, as in `prs-search train`), and
-every run is stored in the results database (`prs_study_runs`). Re-running a study under the same name
-skips the runs it already has. Nothing here chooses a schedule, so the test accuracy is only reported.
+subset, the validation split, the initialisation and the data order, as in `prs-search train`, so two
+schedules with the same seed are a pair), and every run is stored in the results database
+(`prs_study_runs`). Re-running a study under the same name skips the runs it already has. Nothing here
+chooses a schedule, so the test accuracy is only reported.
+
+Two protocols, always written into the outputs:
+- fixed epochs (the paper's): every size trains E epochs, so a smaller subset also takes fewer steps;
+- a fixed optimiser-step budget N: size s trains E_s = max(1, round(N / steps_per_epoch_s)) epochs, with
+  steps_per_epoch_s what the trainer takes (its training split // batch size, batch capped at the split).
+Schedules are written for the reference E and every switch epoch e becomes round(e * E_s / E), rounded
+half up as `recommend` rescales: prs stays linear from E_s/2 to 0, all-conv is E_s, all-attention 0.
+
+Per (size, schedule) the summary has mean validation and test accuracy with 95% t-intervals over
+seeds, and the paired difference in test accuracy against `all-conv` and against `prs` (`prs_search.stats`).
 """
 
-import csv
 import logging
 import math
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from prs_search.data import Splits, load_dataset, make_splits, stratified_subset
+from prs_search.analysis.features import fourier_profile
+from prs_search.analysis.fourier import DEFAULT_READING, FourierProfile, Reading
+from prs_search.analysis.summary import ALL_ATTENTION, ALL_CONV, REFERENCES, StudyRow, canonical, summarize
+from prs_search.data import DeviceLoader, RawDataset, Splits, load_dataset, make_splits
 from prs_search.errors import ConfigError
+from prs_search.model import HybridViT
 from prs_search.recommend import recommended_schedule
 from prs_search.schedule import Schedule
 from prs_search.store import ResultsStore, StudyRunRecord
@@ -28,21 +41,22 @@ RECIPE = TrainConfig()
 log = logging.getLogger(__name__)
 
 BEST = "best"
-CSV_COLUMNS = (
-    "dataset", "fraction", "num_samples", "schedule", "concrete_schedule", "repeats",
-    "val_acc_mean", "val_acc_std", "test_acc_mean", "test_acc_std",
-)  # fmt: skip
+FOURIER_SCHEDULES = (ALL_CONV, ALL_ATTENTION)
+DEFAULT_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
+RESCALE_RULE = "switch epochs are written for E and rescaled to E_s as round(e * E_s / E), half up"
 
 
 @dataclass(frozen=True)
 class DataScaleRequest:
-    """Everything `prs-search study data-scale` takes."""
+    """Everything `prs-search study data-scale` takes. Sizes: exactly one of `fractions` and `sizes`."""
 
     dataset: str
-    fractions: tuple[float, ...]
     schedules: str  # comma-separated schedule forms, split against the model depth (`split_schedules`)
     data_dir: Path
-    epochs: int = RECIPE.epochs
+    fractions: tuple[float, ...] = ()
+    sizes: tuple[int, ...] = ()  # images (train + validation), as `make_splits(num_samples=...)`
+    epochs: int = RECIPE.epochs  # E: of every run, or with `steps` the reference the schedules are written for
+    steps: int | None = None  # N: a fixed optimiser-step budget per run instead of fixed epochs
     model: str = "tiny"
     stem: str = "conv"
     repeats: int = 1
@@ -51,10 +65,65 @@ class DataScaleRequest:
     lr: float = RECIPE.lr
     name: str | None = None
     download: bool = False
+    fourier: bool | None = None  # None: when all-conv and all-attention are both among the schedules
+    reading: Reading = DEFAULT_READING
+    fourier_images: int = 512
 
-    def train_config(self, seed: int) -> TrainConfig:
+    def train_config(self, seed: int, epochs: int) -> TrainConfig:
         return TrainConfig(
-            model=self.model, stem=self.stem, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=seed
+            model=self.model, stem=self.stem, epochs=epochs, batch_size=self.batch_size, lr=self.lr, seed=seed
+        )
+
+
+@dataclass(frozen=True)
+class StudySize:
+    """One dataset size and what the protocol makes of it."""
+
+    num_samples: int
+    fraction: float | None  # None: asked as a number of images
+    train_images: int
+    steps_per_epoch: int
+    epochs: int  # E_s
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How long every size trains: fixed epochs (`step_budget` None) or a fixed optimiser-step budget."""
+
+    reference_epochs: int  # E
+    step_budget: int | None  # N
+    batch_size: int
+    sizes: tuple[StudySize, ...]  # ascending
+
+    @property
+    def kind(self) -> str:
+        return "fixed-epochs" if self.step_budget is None else "fixed-steps"
+
+    def size(self, num_samples: int) -> StudySize | None:
+        return next((s for s in self.sizes if s.num_samples == num_samples), None)
+
+    def short(self) -> str:
+        """For a plot's title."""
+        if self.step_budget is None:
+            return f"fixed epochs E = {self.reference_epochs}"
+        per_size = ", ".join(f"{s.num_samples}: {s.epochs}" for s in self.sizes)
+        return f"fixed budget N = {self.step_budget} steps (epochs per size {per_size})"
+
+    def describe(self) -> str:
+        """The protocol in one paragraph, for the console and the Markdown header."""
+        per_size = "; ".join(
+            f"{s.num_samples} images: {s.epochs} epochs x {s.steps_per_epoch} steps = {s.epochs * s.steps_per_epoch}"
+            for s in self.sizes
+        )
+        if self.step_budget is None:
+            return (
+                f"fixed epochs (the paper's protocol): E = {self.reference_epochs} at every size, batch "
+                f"{self.batch_size}, so smaller subsets take fewer optimiser steps ({per_size})."
+            )
+        return (
+            f"fixed optimiser-step budget N = {self.step_budget}, batch {self.batch_size}: each size trains "
+            f"E_s = max(1, round(N / steps per epoch)) epochs ({per_size}); {RESCALE_RULE} "
+            f"(E = {self.reference_epochs}), so prs stays linear E_s/2 -> 0, all-conv = E_s, all-attention = 0."
         )
 
 
@@ -66,23 +135,21 @@ class StudyProgress:
     total: int
     current: str
     epoch: int  # epochs finished in the current run
-    epochs: int
+    epochs: int  # of the current run
 
 
 @dataclass(frozen=True)
-class StudyRow:
-    """One (dataset size, schedule) cell of the accuracy table, over its repeats."""
+class StudyFourier:
+    """The Fourier profile of one trained run's model (on that run's validation split)."""
 
-    dataset: str
-    fraction: float | None
     num_samples: int
     label: str
-    schedule: str  # the concrete switch epochs trained, e.g. "4,3,1,0"
-    repeats: int
-    val_mean: float
-    val_std: float
-    test_mean: float | None
-    test_std: float | None
+    seed: int
+    profile: FourierProfile
+
+    @property
+    def file_stem(self) -> str:
+        return f"fourier_{self.num_samples}_{self.label}"
 
 
 @dataclass(frozen=True)
@@ -91,6 +158,10 @@ class StudyResult:
     rows: list[StudyRow]
     runs: list[StudyRunRecord]
     trained: int  # runs trained now (the others were already stored under this study's name)
+    protocol: Protocol
+    labels: tuple[str, ...]
+    fourier: list[StudyFourier]
+    notes: list[str]  # what the outputs leave out, and why
 
 
 def parse_fractions(text: str) -> tuple[float, ...]:
@@ -104,6 +175,20 @@ def parse_fractions(text: str) -> tuple[float, ...]:
         raise ConfigError(f"fractions must be in (0, 1], got {', '.join(map(str, bad))}")
     if len(set(values)) != len(values):
         raise ConfigError(f"the fraction list {text!r} repeats a fraction")
+    return tuple(sorted(values))
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """'250,500,4000' -> (250, 500, 4000): distinct positive numbers of images, in ascending order."""
+    try:
+        values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"cannot read the size list {text!r}: use numbers of images, e.g. 250,500,1000") from None
+    bad = [v for v in values if v < 1]
+    if bad:
+        raise ConfigError(f"sizes must be positive numbers of images, got {', '.join(map(str, bad))}")
+    if len(set(values)) != len(values):
+        raise ConfigError(f"the size list {text!r} repeats a size")
     return tuple(sorted(values))
 
 
@@ -144,11 +229,31 @@ def _flush(labels: list[str], current: list[str], wanted: int, text: str) -> Non
     labels.append(",".join(current))
 
 
+def _half_up(x: float) -> int:
+    return math.floor(x + 0.5)
+
+
+def epochs_for_budget(steps: int, steps_per_epoch: int) -> int:
+    """E_s for a budget of `steps` optimiser steps: max(1, round(steps / steps_per_epoch)), half up."""
+    return max(1, _half_up(steps / steps_per_epoch))
+
+
+def rescale(schedule: Schedule, epochs: int) -> Schedule:
+    """`schedule` moved to `epochs` total epochs: e -> round(e * epochs / E), half up (identity at E)."""
+    return Schedule(tuple(_half_up(e * epochs / schedule.epochs) for e in schedule.switch_epochs), epochs)
+
+
+def steps_per_epoch(splits: Splits, batch_size: int) -> int:
+    """Optimiser steps per epoch on `splits`, counted by the trainer's own loader (it drops the last
+    incomplete batch and caps the batch at the split's size)."""
+    return len(DeviceLoader(splits.train, batch_size, mean=splits.mean, std=splits.std, train=True))
+
+
 def resolve_schedule(
     label: str, store: ResultsStore, request: DataScaleRequest, num_samples: int, depth: int
 ) -> Schedule:
-    """A label as a concrete schedule for this size: a schedule form, or the store's `best`."""
-    if label.lower() != BEST:
+    """A label as a concrete schedule of the reference E epochs: a schedule form, or the store's `best`."""
+    if canonical(label) != BEST:
         return Schedule.parse(label, depth, request.epochs)
     schedule, answer = recommended_schedule(
         store, request.dataset, num_samples, model=request.model, depth=depth, epochs=request.epochs
@@ -163,46 +268,129 @@ def run_data_scale(
 ) -> StudyResult:
     """Train every schedule at every size `repeats` times, store every run, and summarise them.
 
-    Every label is resolved at every size before the first run trains, so a bad label or a missing
-    `best` fails at once."""
+    Every label is resolved at every size, and the stored runs checked against the protocol, before the
+    first run trains, so a bad label, a missing `best` or a mismatched re-run fails at once."""
     _validate(request)
     raw = load_dataset(request.dataset, request.data_dir, download=request.download)
-    sizes = {f: len(stratified_subset(raw.train.y, fraction=f, seed=request.seed)) for f in request.fractions}
-    first = make_splits(raw, fraction=request.fractions[0], seed=request.seed)
-    depth = build_model(request.train_config(request.seed), first).depth
+    first = _first_splits(raw, request)  # per size, the first seed's splits: they fix the steps per epoch
+    protocol = _protocol(request, first)
+    depth = build_model(request.train_config(request.seed, request.epochs), next(iter(first.values()))[0]).depth
     labels = split_schedules(request.schedules, depth)
-    plan = {(f, x): resolve_schedule(x, store, request, sizes[f], depth) for f in request.fractions for x in labels}
+    fourier = _fourier_targets(request, labels, protocol)
+    plan = {
+        (s.num_samples, x): rescale(resolve_schedule(x, store, request, s.num_samples, depth), s.epochs)
+        for s in protocol.sizes
+        for x in labels
+    }
     name = request.name or _default_name(request.dataset)
-    stored = _stored_runs(store, name, request)
-    progress = _Progress(on_progress, len(plan) * request.repeats, request.epochs)
+    stored = _stored_runs(store, name, request, protocol, plan)
+    progress = _Progress(on_progress, len(plan) * request.repeats)
     runs: list[StudyRunRecord] = []
-    for fraction in request.fractions:
+    profiles: list[StudyFourier] = []
+    notes: list[str] = []
+    for size in protocol.sizes:
         for seed in range(request.seed, request.seed + request.repeats):
             # Made once per size and seed, and only when something trains there.
-            splits = first if (fraction, seed) == (request.fractions[0], request.seed) else None
+            splits = first[size.num_samples][0] if seed == request.seed else None
             for label in labels:
-                run = stored.get((sizes[fraction], label, seed))
+                run = stored.get((size.num_samples, label, seed))
+                analyse = (size.num_samples, label, seed) in fourier
                 if run is None:
                     if splits is None:
-                        splits = make_splits(raw, fraction=fraction, seed=seed)
-                    progress.start(f"{label} at {sizes[fraction]} images (fraction {fraction}), seed {seed}")
-                    run = _train_one(store, name, request, splits, fraction, label, plan[fraction, label], seed,
-                                     progress.epoch)  # fmt: skip
+                        splits = _splits(raw, size.num_samples, size.fraction, seed)
+                    progress.start(f"{label} at {size.num_samples} images, seed {seed}", size.epochs)
+                    run, model = _train_one(store, name, request, splits, size, label, plan[size.num_samples, label],
+                                            seed, progress.epoch)  # fmt: skip
+                    if analyse:
+                        profiles.append(_fourier(request, model, splits, run))
+                elif analyse:
+                    notes.append(
+                        f"no Fourier profile of {label} at {size.num_samples} images (seed {seed}): that run was "
+                        "stored by an earlier run of this study and its model was not kept (use a new --name)"
+                    )
                 runs.append(run)
                 progress.finish_run()
-    return StudyResult(name=name, rows=summarize(runs), runs=runs, trained=progress.trained)
+    notes = reference_notes(labels) + _single_seed_note(request) + notes
+    return StudyResult(name, summarize(runs), runs, progress.trained, protocol, labels, profiles, notes)
+
+
+def _first_splits(raw: RawDataset, request: DataScaleRequest) -> dict[int, tuple[Splits, float | None]]:
+    """Per size in images, ascending: the first seed's splits and the fraction it was asked as (None: in images)."""
+    asked: list[tuple[int | None, float | None]] = [(n, None) for n in request.sizes]
+    asked += [(None, f) for f in request.fractions]
+    first: dict[int, tuple[Splits, float | None]] = {}
+    for num_samples, fraction in asked:
+        splits = _splits(raw, num_samples, fraction, request.seed)
+        if splits.num_samples in first:
+            raise ConfigError(f"two of the sizes asked give {splits.num_samples} images: drop one of them")
+        first[splits.num_samples] = (splits, fraction)
+    return dict(sorted(first.items()))
+
+
+def _splits(raw: RawDataset, num_samples: int | None, fraction: float | None, seed: int) -> Splits:
+    # A fraction is passed on as such (not as its number of images) so the subset is exactly `train`'s.
+    if fraction is not None:
+        return make_splits(raw, fraction=fraction, seed=seed)
+    return make_splits(raw, num_samples=num_samples, seed=seed)
+
+
+def _protocol(request: DataScaleRequest, first: dict[int, tuple[Splits, float | None]]) -> Protocol:
+    sizes = []
+    for num_samples, (splits, fraction) in first.items():
+        per_epoch = steps_per_epoch(splits, request.batch_size)
+        epochs = request.epochs if request.steps is None else epochs_for_budget(request.steps, per_epoch)
+        sizes.append(StudySize(num_samples, fraction, len(splits.train), per_epoch, epochs))
+    return Protocol(request.epochs, request.steps, request.batch_size, tuple(sizes))
+
+
+def _fourier_targets(request: DataScaleRequest, labels: Sequence[str], protocol: Protocol) -> set[tuple[int, str, int]]:
+    """(size, label, seed) of the runs whose model is analysed: all-conv and all-attention at the smallest
+    and the largest size, first seed; empty when the analysis is off."""
+    named = {canonical(x): x for x in labels}
+    present = all(x in named for x in FOURIER_SCHEDULES)
+    if request.fourier and not present:
+        raise ConfigError(
+            f"--fourier compares {' and '.join(FOURIER_SCHEDULES)}: put both in --schedules, or pass --no-fourier"
+        )
+    if not (present if request.fourier is None else request.fourier):
+        return set()
+    ends = {protocol.sizes[0].num_samples, protocol.sizes[-1].num_samples}
+    return {(n, named[x], request.seed) for n in ends for x in FOURIER_SCHEDULES}
+
+
+def _fourier(request: DataScaleRequest, model: HybridViT, splits: Splits, run: StudyRunRecord) -> StudyFourier:
+    profile = fourier_profile(
+        model, splits.val, splits.mean, splits.std, reading=request.reading, max_images=request.fourier_images
+    )
+    return StudyFourier(run.num_samples, run.schedule_label, run.seed, profile)
+
+
+def reference_notes(labels: Sequence[str]) -> list[str]:
+    """Why a column of paired differences is empty: its reference schedule is not in the study."""
+    present = {canonical(x) for x in labels}
+    return [
+        f"no {ref} among the schedules: the paired differences against {ref} are empty (add {ref} to --schedules)"
+        for ref in REFERENCES
+        if ref not in present
+    ]
+
+
+def _single_seed_note(request: DataScaleRequest) -> list[str]:
+    if request.repeats > 1:
+        return []
+    return ["one seed per cell (--repeats 1): no confidence intervals, which need at least 2 seeds"]
 
 
 class _Progress:
     """Turns the study's loop into `StudyProgress` reports (nothing without a callback)."""
 
-    def __init__(self, callback: Callable[[StudyProgress], None] | None, total: int, epochs: int) -> None:
-        self.callback, self.total, self.epochs = callback, total, epochs
-        self.done = self.trained = 0
+    def __init__(self, callback: Callable[[StudyProgress], None] | None, total: int) -> None:
+        self.callback, self.total = callback, total
+        self.done = self.trained = self.epochs = 0
         self.current = ""
 
-    def start(self, current: str) -> None:
-        self.current = current
+    def start(self, current: str, epochs: int) -> None:
+        self.current, self.epochs = current, epochs
         self.trained += 1
         self.epoch(0)
 
@@ -217,28 +405,31 @@ class _Progress:
 
 
 def _train_one(
-    store: ResultsStore, name: str, request: DataScaleRequest, splits: Splits, fraction: float, label: str,
+    store: ResultsStore, name: str, request: DataScaleRequest, splits: Splits, size: StudySize, label: str,
     schedule: Schedule, seed: int, on_epoch: Callable[[int], None],
-) -> StudyRunRecord:  # fmt: skip
-    result, _ = train(
-        request.train_config(seed), splits, schedule, evaluate_test=True,
+) -> tuple[StudyRunRecord, HybridViT]:  # fmt: skip
+    result, model = train(
+        request.train_config(seed, size.epochs), splits, schedule, evaluate_test=True,
         on_epoch=lambda e, _state: on_epoch(e.epoch + 1),
     )  # fmt: skip
     if result.status != "completed":
         log.warning("%s at %d images, seed %d: %s", label, splits.num_samples, seed, result.error)
-    return store.add_study_run(
-        study=name, dataset=request.dataset, fraction=fraction, num_samples=splits.num_samples,
-        schedule_label=label, schedule=schedule.switch_epochs, epochs=request.epochs, model=request.model,
+    run = store.add_study_run(
+        study=name, dataset=request.dataset, fraction=size.fraction, num_samples=splits.num_samples,
+        schedule_label=label, schedule=schedule.switch_epochs, epochs=size.epochs, model=request.model,
         stem=request.stem, seed=seed, status=result.status, val_acc=result.val_acc, test_acc=result.test_acc,
         seconds=result.seconds,
     )  # fmt: skip
+    return run, model
 
 
 def _validate(request: DataScaleRequest) -> None:
-    if not request.fractions:
-        raise ConfigError("give at least one fraction")
+    if bool(request.fractions) == bool(request.sizes):
+        raise ConfigError("give the dataset sizes either as --sizes (images) or as --fractions, not both")
     if request.epochs < 1:
         raise ConfigError(f"--epochs must be at least 1, got {request.epochs}")
+    if request.steps is not None and request.steps < 1:
+        raise ConfigError(f"--steps must be at least 1, got {request.steps}")
     if request.repeats < 1:
         raise ConfigError(f"--repeats must be at least 1, got {request.repeats}")
 
@@ -249,11 +440,14 @@ def _default_name(dataset: str) -> str:
 
 
 def _stored_runs(
-    store: ResultsStore, name: str, request: DataScaleRequest
-) -> dict[tuple[int, str, int], StudyRunRecord]:
-    """The runs a study of this name already has, keyed by (size, label, seed); they must be comparable."""
+    store: ResultsStore, name: str, request: DataScaleRequest, protocol: Protocol,
+    plan: dict[tuple[int, str], Schedule],
+) -> dict[tuple[int, str, int], StudyRunRecord]:  # fmt: skip
+    """The runs a study of this name already has, keyed by (size, label, seed); they must be comparable:
+    the same data and model, and at a size and schedule of this request the epochs and switch epochs that
+    this protocol gives (a run keeps the epochs it trained)."""
     runs = store.study_runs(study=name)
-    asked = {"dataset": request.dataset, "epochs": request.epochs, "model": request.model, "stem": request.stem}
+    asked = {"dataset": request.dataset, "model": request.model, "stem": request.stem}
     for run in runs:
         for key, value in asked.items():
             if getattr(run, key) != value:
@@ -261,55 +455,13 @@ def _stored_runs(
                     f"study {name!r} exists with {key}={getattr(run, key)!r}, not {value!r}: pass the same options "
                     "to continue it, or choose another --name"
                 )
+        planned = plan.get((run.num_samples, run.schedule_label))
+        if planned is not None and (run.epochs, tuple(run.schedule)) != (planned.epochs, planned.switch_epochs):
+            raise ConfigError(
+                f"study {name!r} trained {run.schedule_label} at {run.num_samples} images for {run.epochs} epochs "
+                f"({','.join(map(str, run.schedule))}), but {protocol.short()} gives {planned.epochs} epochs "
+                f"({planned}): pass the --epochs/--steps it was run with to continue it, or choose another --name"
+            )
     if runs:
         log.info("study %s: %d runs already stored are reused", name, len(runs))
     return {(r.num_samples, r.schedule_label, r.seed): r for r in runs}
-
-
-def summarize(runs: Sequence[StudyRunRecord]) -> list[StudyRow]:
-    """One row per (size, schedule label), by size, labels in the order first seen; std over repeats
-    (sample standard deviation; 0.0 for a single run)."""
-    groups: dict[tuple[int, str], list[StudyRunRecord]] = {}
-    for run in runs:
-        groups.setdefault((run.num_samples, run.schedule_label), []).append(run)
-    rows = []
-    for (num_samples, label), mine in sorted(groups.items(), key=lambda item: item[0][0]):
-        tests = [r.test_acc for r in mine if r.test_acc is not None]
-        rows.append(
-            StudyRow(
-                dataset=mine[0].dataset, fraction=mine[0].fraction, num_samples=num_samples, label=label,
-                schedule=",".join(map(str, mine[0].schedule)), repeats=len(mine),
-                val_mean=statistics.fmean(r.val_acc for r in mine), val_std=_std([r.val_acc for r in mine]),
-                test_mean=statistics.fmean(tests) if tests else None, test_std=_std(tests) if tests else None,
-            )
-        )  # fmt: skip
-    return rows
-
-
-def _std(values: list[float]) -> float:
-    return statistics.stdev(values) if len(values) > 1 else 0.0
-
-
-def write_table(rows: Sequence[StudyRow], path: Path) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(CSV_COLUMNS)
-        for r in rows:
-            writer.writerow(
-                (r.dataset, "" if r.fraction is None else r.fraction, r.num_samples, r.label, r.schedule, r.repeats,
-                 _num(r.val_mean), _num(r.val_std), _num(r.test_mean), _num(r.test_std))
-            )  # fmt: skip
-
-
-def _num(value: float | None) -> str:
-    return "" if value is None or math.isnan(value) else f"{value:.4f}"
-
-
-def latest_study(store: ResultsStore, dataset: str, model: str | None = None) -> tuple[str, list[StudyRow]] | None:
-    """The newest study of `dataset` (of `model` when it has one), summarised; None without any."""
-    runs = store.study_runs(dataset=dataset)
-    preferred = [r for r in runs if r.model == model] or runs
-    if not preferred:
-        return None
-    name = preferred[-1].study
-    return name, summarize([r for r in runs if r.study == name])

@@ -6,6 +6,8 @@ this module parses options, shows progress and writes the files.
 """
 
 import re
+import shlex
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -32,7 +34,17 @@ from prs_search.errors import ConfigError
 from prs_search.schedule import SCHEDULE_FORMS
 
 if TYPE_CHECKING:  # torch-heavy modules are imported lazily so `--help` stays fast
-    from prs_search.analysis.study import StudyProgress, StudyRow
+    from prs_search.analysis.study import StudyProgress, StudyResult, StudyRow
+
+# Checked by `prs_search.analysis.fourier.check_reading` when the command runs (it imports torch).
+ReadingOpt = Annotated[
+    str,
+    typer.Option(
+        help="How to read the frequency diagonal: park-kim (the reference's, comparable with the paper's figures: "
+        "bins 0 .. H/2 - 1 labelled 0 .. 1 pi, so '1.0 pi' is the bin before Nyquist) or nyquist (bins 0 .. H/2 "
+        "at their true frequencies, Nyquist included)."
+    ),
+]
 
 analyze_app = typer.Typer(help="Analyse trained models.", no_args_is_help=True)
 study_app = typer.Typer(help="Studies that train many models and store every run.", no_args_is_help=True)
@@ -66,16 +78,22 @@ def fourier(
         int | None, typer.Option(help="Seed of the subset and split (default: the one the model was trained with).")
     ] = None,
     max_images: MaxImagesOpt = 512,
+    reading: ReadingOpt = "park-kim",
     data_dir: DataDirOpt = None,
     download: DownloadOpt = False,
     db: DbOpt = None,
 ) -> None:
-    """Relative log amplitude of the Fourier-transformed feature maps of every block (Park & Kim 2022).
+    """Relative log amplitude of the Fourier-transformed feature maps after every sub-layer (Park & Kim 2022).
 
-    Writes fourier.csv (layer, mode, frequency in units of pi, delta log amplitude) and fourier.png."""
+    Two maps per block: after the token mixer's residual add and after the MLP's. Writes fourier.csv (layer,
+    sublayer, mode, reading, frequency as labelled, true frequency, both in units of pi, delta log amplitude)
+    and fourier.png."""
+    from prs_search.analysis.fourier import check_reading
     from prs_search.analysis.plots import fourier_png
     from prs_search.analysis.sources import from_checkpoint, from_trial
     from prs_search.store import ResultsStore
+
+    chosen = check_reading(reading)
 
     if (checkpoint is None) == (search is None):
         raise ConfigError("give either --checkpoint PATH or --search NAME")
@@ -89,13 +107,13 @@ def fourier(
             trained = from_trial(store, search, None if trial is None else str(trial))
     splits = trained.data_spec(dataset, fraction, num_samples, seed).splits(resolve_data_dir(data_dir), download)
     with console.status(f"analysing {trained.title}..."):
-        profile = trained.fourier(splits, max_images)
+        profile = trained.fourier(splits, max_images, chosen)
     out.mkdir(parents=True, exist_ok=True)
     profile.write_csv(out / "fourier.csv")
     (out / "fourier.png").write_bytes(fourier_png(profile, trained.title))
-    table = Table("layer", "mode", f"delta log amplitude at {profile.frequencies[-1]:.2f} pi", title=trained.title)
-    for layer, (mode, high) in enumerate(zip(profile.modes(), profile.high_frequency(), strict=True), start=1):
-        table.add_row(str(layer), mode, f"{high:+.3f}")
+    table = Table("sub-layer", "mode", profile.high_label(), title=trained.title)
+    for label, mode, high in zip(profile.labels(), profile.sublayer_modes(), profile.high_frequency(), strict=True):
+        table.add_row(label, mode, f"{high:+.3f}")
     console.print(table)
     console.print(f"{profile.images} validation images; wrote {out / 'fourier.csv'} and {out / 'fourier.png'}")
 
@@ -103,59 +121,141 @@ def fourier(
 @study_app.command("data-scale")
 def data_scale(
     dataset: Annotated[str, typer.Option(help="digits, mnist5k, synthetic, cifar10, cifar100 or imagefolder:PATH.")],
-    out: Annotated[Path, typer.Option(help="Folder for data_scale.csv and data_scale.png.")],
+    out: Annotated[
+        Path, typer.Option(help="Folder for data_scale.csv, data_scale.md, data_scale.png and the Fourier files.")
+    ],
+    sizes: Annotated[
+        str | None,
+        typer.Option(
+            help="Dataset sizes in images (training + validation), comma-separated, e.g. 250,500,1000,4000: "
+            "stratified seeded subsets, as `train --num-samples`."
+        ),
+    ] = None,
     fractions: Annotated[
-        str, typer.Option(help="Dataset sizes as fractions of the training split, comma-separated.")
-    ] = "0.1,0.25,0.5,1.0",
+        str | None,
+        typer.Option(
+            help="Dataset sizes as fractions of the training split, comma-separated, instead of --sizes "
+            "(default without --sizes: 0.1,0.25,0.5,1.0)."
+        ),
+    ] = None,
     schedules: Annotated[
         str,
         typer.Option(
             help=f"Comma-separated schedules: {SCHEDULE_FORMS}, or 'best' (the results store's recommended "
-            "schedule for each size, rescaled to E epochs)."
+            "schedule for each size), all written for E = --epochs epochs."
         ),
     ] = "all-conv,all-attention,prs",
-    epochs: Annotated[int, typer.Option(min=1, help="Total training epochs E of every run.")] = RECIPE.epochs,
+    epochs: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="E: the epochs of every run (fixed-epochs protocol, the paper's); with --steps, the "
+            "reference the schedules are written for.",
+        ),
+    ] = RECIPE.epochs,
+    steps: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="N: a fixed optimiser-step budget instead of fixed epochs. Each size trains E_s = max(1, "
+            "round(N / steps per epoch)) epochs (steps per epoch = training images // batch size) and every "
+            "switch epoch e becomes round(e * E_s / E), half up: prs stays linear E_s/2 -> 0, all-conv = E_s, "
+            "all-attention = 0.",
+        ),
+    ] = None,
     model: ModelOpt = "tiny",
     stem: StemOpt = "conv",
-    repeats: Annotated[int, typer.Option(min=1, help="Runs per size and schedule, with seeds S .. S+R-1.")] = 1,
+    repeats: Annotated[
+        int, typer.Option(min=1, help="Seeds per size and schedule, S .. S+R-1 (intervals need at least 2).")
+    ] = 1,
     seed: Annotated[int, typer.Option(help="First seed S (subset, split, initialisation, data order).")] = 0,
     batch_size: BatchSizeOpt = RECIPE.batch_size,
     lr: LearningRateOpt = RECIPE.lr,
     name: Annotated[
         str | None, typer.Option(help="Study name; an existing name continues that study (stored runs are kept).")
     ] = None,
+    fourier: Annotated[
+        bool | None,
+        typer.Option(
+            "--fourier/--no-fourier",
+            help="Fourier profile of all-conv and all-attention at the smallest and the largest size (first "
+            "seed, its validation split) after training (default: on when both are among --schedules).",
+        ),
+    ] = None,
+    reading: ReadingOpt = "park-kim",
+    max_images: MaxImagesOpt = 512,
     db: DbOpt = None,
     data_dir: DataDirOpt = None,
     download: DownloadOpt = False,
 ) -> None:
-    """Train each schedule at each dataset size; write the accuracy table and plot, store every run."""
-    from prs_search.analysis.plots import data_scale_png
-    from prs_search.analysis.study import DataScaleRequest, parse_fractions, run_data_scale, write_table
+    """Train each schedule at each dataset size and seed; store every run; write the accuracy table (CSV and
+    Markdown: means with 95% intervals, paired differences against all-conv and prs) and the plot."""
+    from prs_search.analysis.fourier import check_reading
+    from prs_search.analysis.plots import data_scale_png, fourier_comparison_png, fourier_png
+    from prs_search.analysis.study import (
+        DEFAULT_FRACTIONS,
+        DataScaleRequest,
+        parse_fractions,
+        parse_sizes,
+        run_data_scale,
+    )
+    from prs_search.analysis.tables import study_markdown, write_csv
     from prs_search.store import ResultsStore
 
+    if sizes is not None and fractions is not None:
+        raise ConfigError("give the dataset sizes either as --sizes (images) or as --fractions, not both")
     request = DataScaleRequest(
-        dataset=dataset, fractions=parse_fractions(fractions), schedules=schedules, data_dir=resolve_data_dir(data_dir),
-        epochs=epochs, model=model, stem=stem, repeats=repeats, seed=seed, batch_size=batch_size, lr=lr, name=name,
-        download=download,
+        dataset=dataset, schedules=schedules, data_dir=resolve_data_dir(data_dir),
+        sizes=parse_sizes(sizes) if sizes is not None else (),
+        fractions=() if sizes is not None else parse_fractions(fractions) if fractions else DEFAULT_FRACTIONS,
+        epochs=epochs, steps=steps, model=model, stem=stem, repeats=repeats, seed=seed, batch_size=batch_size,
+        lr=lr, name=name, download=download, fourier=fourier, reading=check_reading(reading),
+        fourier_images=max_images,
     )  # fmt: skip
     with ResultsStore(resolve_database_url(db)) as store, _StudyProgressBar() as bar:
         result = run_data_scale(request, store, on_progress=bar.update)
     out.mkdir(parents=True, exist_ok=True)
-    write_table(result.rows, out / "data_scale.csv")
-    title = f"{dataset}, {model}, {epochs} epochs, {repeats} run(s) each (study {result.name})"
-    (out / "data_scale.png").write_bytes(data_scale_png(result.rows, title))
+    written = [out / "data_scale.csv", out / "data_scale.md", out / "data_scale.png"]
+    write_csv(result.rows, result.protocol, written[0])
+    written[1].write_text(study_markdown(result, request, shlex.join(["prs-search", *sys.argv[1:]])), "utf-8")
+    title = f"{dataset}, {model}, {result.protocol.short()}, {repeats} seed(s) each (study {result.name})"
+    written[2].write_bytes(data_scale_png(result.rows, title))
+    for analysed in result.fourier:
+        analysed.profile.write_csv(out / f"{analysed.file_stem}.csv")
+        what = f"{analysed.label} at {analysed.num_samples} images, seed {analysed.seed}"
+        (out / f"{analysed.file_stem}.png").write_bytes(fourier_png(analysed.profile, what))
+        written += [out / f"{analysed.file_stem}.csv", out / f"{analysed.file_stem}.png"]
+    if result.fourier:
+        written.append(out / "fourier_comparison.png")
+        lines = [(f"{p.label}, {p.num_samples} images", p.profile) for p in result.fourier]
+        written[-1].write_bytes(fourier_comparison_png(lines, f"study {result.name}: high frequencies per sub-layer"))
+    console.print(f"protocol ({result.protocol.kind}): {result.protocol.describe()}", highlight=False)
     console.print(_study_table(result.rows, f"study {result.name}: {result.trained} runs trained now"))
-    console.print(f"wrote {out / 'data_scale.csv'} and {out / 'data_scale.png'}")
+    if result.fourier:
+        console.print(_fourier_table(result))
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False)
+    console.print(f"wrote {', '.join(str(p) for p in written)}", highlight=False)
 
 
 def _study_table(rows: "list[StudyRow]", title: str) -> Table:
-    # A light box and "mean±std" cells: the table fits the 80 columns rich assumes off a terminal.
-    table = Table("images", "schedule", "switch epochs", "runs", "val acc", "test acc", title=title,
-                  box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)  # fmt: skip
+    from prs_search.analysis.tables import TABLE_HEADER, row_cells
+
+    # A light box: the table stays narrow enough to read off a terminal (rich wraps the widest cells).
+    table = Table(*TABLE_HEADER, title=title, box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
     for r in rows:
-        size = f"{r.num_samples}" + ("" if r.fraction is None else f" ({r.fraction:g})")
-        test = "-" if r.test_mean is None else f"{r.test_mean:.4f}±{r.test_std or 0.0:.4f}"
-        table.add_row(size, r.label, r.schedule, str(r.repeats), f"{r.val_mean:.4f}±{r.val_std:.4f}", test)
+        table.add_row(*row_cells(r))
+    return table
+
+
+def _fourier_table(result: "StudyResult") -> Table:
+    from prs_search.analysis.tables import fourier_cells
+
+    header, rows = fourier_cells(result.fourier)
+    title = result.fourier[0].profile.high_label()
+    table = Table(*header, title=title, box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
@@ -189,6 +289,7 @@ def report(
     search: Annotated[str, typer.Argument(help="Search name or id.")],
     out: Annotated[Path | None, typer.Option(help="The HTML file to write (default: report-SEARCH.html).")] = None,
     max_images: MaxImagesOpt = 512,
+    reading: ReadingOpt = "park-kim",
     db: DbOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -197,12 +298,19 @@ def report(
     The page embeds its plots: the trials' validation accuracy in order (pruned and failed marked, best so far),
     the best schedule per layer, accuracy against dataset size (the dataset's newest data-scale study, else the
     best schedule of each searched size) and the Fourier analysis of the best trial's feature maps."""
+    from prs_search.analysis.fourier import check_reading
     from prs_search.analysis.report import build_report
     from prs_search.store import ResultsStore
 
-    with ResultsStore(resolve_database_url(db)) as store, console.status(f"building the report of {search}..."):
-        page = build_report(store, search, resolve_data_dir(data_dir), max_images)
     path = out or Path(f"report-{re.sub(r'[^A-Za-z0-9._-]+', '_', search)}.html")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
+    if path.is_dir():  # before the report is built: that takes a while
+        raise ConfigError(f"--out {path} is a folder: give the HTML file to write, e.g. --out {path / 'report.html'}")
+    chosen = check_reading(reading)
+    with ResultsStore(resolve_database_url(db)) as store, console.status(f"building the report of {search}..."):
+        page = build_report(store, search, resolve_data_dir(data_dir), max_images, chosen)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(page, encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot write the report to {path}: {err.strerror or err}") from None
     console.print(f"wrote {path}")

@@ -32,7 +32,9 @@ from prs_search.errors import ConfigError, describe_errors
 from prs_search.schemas import SearchRequest
 
 if TYPE_CHECKING:  # Ray and torch are imported lazily so `--help` stays fast
+    from prs_search.schemas import BestScheduleRecord, ConfirmationRunRecord, SearchRecord
     from prs_search.search import SearchProgress, SearchSummary
+    from prs_search.store import ResultsStore
 
 # Error messages name a request field by its `prs-search run` option.
 OPTION_NAMES = {name: f"--{name.replace('_', '-')}" for name in SearchRequest.model_fields}
@@ -73,26 +75,45 @@ def run(
     data_dir: DataDirOpt = None,
     download: DownloadOpt = False,
     compile_model: CompileOpt = False,
+    searcher: Annotated[str, typer.Option(help="Optuna's sampler: tpe, or random (a baseline).")] = "tpe",
+    early_stopping: Annotated[
+        bool, typer.Option(help="ASHA stops unpromising trials early (--no-early-stopping: every trial runs E).")
+    ] = True,
+    confirm_top: Annotated[
+        int, typer.Option(min=0, help="After the budget: retrain the best K complete trials with more seeds (0: off).")
+    ] = 3,
+    confirm_seeds: Annotated[
+        int, typer.Option(min=0, help="Extra seeds for each finalist and the PRS default (0: off).")
+    ] = 2,
 ) -> None:
-    """Search per-layer switch epochs with Ray Tune trials suggested by Optuna, recorded in SQL."""
+    """Search per-layer switch epochs with Ray Tune trials suggested by Optuna, recorded in SQL.
+
+    After the budget, the best --confirm-top trials and the PRS default are retrained with --confirm-seeds
+    more seeds; the schedule with the best mean validation accuracy is recommended, with its interval."""
     one_size(fraction, num_samples)
     request = _request(
         dataset=dataset, budget=budget, fraction=fraction, num_samples=num_samples, space=space, epochs=epochs,
         model=model, stem=stem, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
         max_concurrent=max_concurrent, grace_period=grace_period, reduction_factor=reduction_factor, seed=seed,
-        name=name, compile=compile_model,
+        name=name, compile=compile_model, searcher=searcher, early_stopping=early_stopping, confirm_top=confirm_top,
+        confirm_seeds=confirm_seeds,
     )  # fmt: skip
     _search(request, db=db, ray_address=ray_address, resume=resume, data_dir=data_dir, download=download)
 
 
-def run_request(request: Annotated[str, typer.Argument(help="A search request as JSON.")]) -> None:
+def run_request(
+    request: Annotated[str, typer.Argument(help="A search request as JSON.")],
+    parent: Annotated[
+        int | None, typer.Option(help="The API's pid: the search stops when that process is gone.")
+    ] = None,
+) -> None:
     """Run the search one JSON `SearchRequest` describes (the REST API starts its searches this way);
     the database and the Ray cluster come from the environment."""
     try:
         parsed = SearchRequest.model_validate_json(request)
     except ValidationError as exc:
         raise ConfigError(f"invalid search request: {describe_errors(exc)}") from None
-    _search(parsed, db=None, ray_address=None, resume=False, data_dir=None, download=False)
+    _search(parsed, db=None, ray_address=None, resume=False, data_dir=None, download=False, parent_pid=parent)
 
 
 def _request(**options: Any) -> SearchRequest:
@@ -104,7 +125,7 @@ def _request(**options: Any) -> SearchRequest:
 
 def _search(
     request: SearchRequest, *, db: str | None, ray_address: str | None, resume: bool, data_dir: Path | None,
-    download: bool,
+    download: bool, parent_pid: int | None = None,
 ) -> None:  # fmt: skip
     """`request`, where the options (else the settings) say, with a progress bar; then its summary."""
     from prs_search.schemas import SearchJob
@@ -115,7 +136,7 @@ def _search(
     job = SearchJob(
         **request.model_dump(), database_url=resolve_database_url(db), ray_address=ray_address or settings.ray_address,
         resume=resume, data_dir=resolve_data_dir(data_dir), storage_path=settings.resolved_storage_path(),
-        download=download,
+        download=download, origin="cli" if parent_pid is None else "api", parent_pid=parent_pid,
     )  # fmt: skip
     with _SearchProgressBar(request.budget) as bar:
         summary = run_search(job, on_progress=bar.update)
@@ -157,14 +178,47 @@ def _print_summary(summary: "SearchSummary") -> None:
     s = summary.search
     table = Table(title=f"search {s.name} ({s.status})", show_header=False)
     table.add_row("dataset", f"{s.dataset}, {s.num_samples} images (val carved from them)")
+    table.add_row("validation", _validation_line(s.val_size, summary.best_val_acc))
     table.add_row("model / epochs / space", f"{s.model} ({s.stem} stem) / {s.epochs} / {s.space}")
     table.add_row("trials", ", ".join(f"{k.lower()} {v}" for k, v in summary.counts.items() if v))
     best = ",".join(map(str, summary.best_schedule)) if summary.best_schedule else "-"
-    table.add_row("best schedule", best)
-    table.add_row("best val acc", f"{summary.best_val_acc:.4f}" if summary.best_val_acc is not None else "-")
-    table.add_row("its test acc", f"{summary.test_acc:.4f}" if summary.test_acc is not None else "-")
+    val = f"{summary.best_val_acc:.4f}" if summary.best_val_acc is not None else "-"
+    table.add_row("best trial", f"{best} (val acc {val}, one seed)")
+    rec = summary.recommended
+    if rec is not None and rec.seeds is not None:
+        table.add_row("recommended", f"{','.join(map(str, rec.schedule))}: val acc {_interval(rec)}")
+        table.add_row("vs PRS default", _advantage_line(rec))
+    elif rec is not None:
+        table.add_row("recommended", f"{','.join(map(str, rec.schedule))} (its finalists were not re-evaluated)")
+    table.add_row("its test acc", f"{summary.test_acc:.4f} (measured once)" if summary.test_acc is not None else "-")
     table.add_row("wall time", f"{summary.seconds:.1f} s")
     console.print(table)
+
+
+def _validation_line(val_size: int | None, accuracy: float | None) -> str:
+    from prs_search.data.splits import standard_error
+
+    if val_size is None:
+        return "size not recorded (an older search)"
+    at = accuracy if accuracy is not None else 0.5
+    return f"{val_size} images; one accuracy has a standard error of {standard_error(at, val_size):.3f} (at {at:.2f})"
+
+
+def _interval(rec: "BestScheduleRecord") -> str:
+    if rec.val_low is None or rec.val_high is None:
+        return f"{rec.val_acc:.4f} ({rec.seeds} seed)"
+    return f"{rec.val_acc:.4f} [{rec.val_low:.4f}, {rec.val_high:.4f}] over {rec.seeds} seeds (95%)"
+
+
+def _advantage_line(rec: "BestScheduleRecord") -> str:
+    prs = ",".join(map(str, rec.baseline_schedule or ()))
+    if rec.advantage is None:
+        return f"{prs}: -"
+    if rec.advantage_low is None or rec.advantage_high is None:
+        return f"{prs}: {rec.advantage:+.4f} (one seed, no interval)"
+    significant = rec.advantage_low > 0 or rec.advantage_high < 0
+    verdict = "the interval excludes 0" if significant else "within the seeds' noise"
+    return f"{prs}: {rec.advantage:+.4f} [{rec.advantage_low:+.4f}, {rec.advantage_high:+.4f}], {verdict}"
 
 
 def searches(db: DbOpt = None, limit: Annotated[int, typer.Option(min=1)] = 50) -> None:
@@ -189,14 +243,51 @@ def trials(
     from prs_search.store import ResultsStore
 
     store = ResultsStore(resolve_database_url(db))
-    search = store.get_search(name_or_id=int(name) if name.isdigit() else name)
+    search = store.get_search(name_or_id=name)  # digits are an id
     if search is None:
         raise ConfigError(f"no search named {name!r} (see `prs-search searches`)")
     rows, total = store.list_trials(search_id=search.id, limit=limit)
     rows.sort(key=lambda t: (t.state != "COMPLETE", -(t.val_acc or 0.0)))
-    table = Table("trial", "state", "schedule", "epochs", "val acc", "seconds", title=f"{search.name}: {total} trials")
+    best = next((t.val_acc for t in rows if t.val_acc is not None), None)
+    table = Table(
+        "trial", "state", "schedule", "epochs", "val acc", "seconds", title=f"{search.name}: {total} trials",
+        caption=f"validation: {_validation_line(search.val_size, best)}",
+    )  # fmt: skip
     for t in rows:
         val = f"{t.val_acc:.4f}" if t.val_acc is not None else "-"
         sched = ",".join(map(str, t.schedule))
         table.add_row(t.trial_key, str(t.state), sched, str(t.epochs_run), val, f"{t.seconds:.1f}")
     console.print(table)
+    runs = store.confirmation_runs(search_id=search.id)
+    if runs:
+        console.print(_confirmation_table(runs, store, search))
+
+
+def _confirmation_table(runs: "list[ConfirmationRunRecord]", store: "ResultsStore", search: "SearchRecord") -> Table:
+    """One row per candidate: its validation accuracy at every seed, the mean and its interval."""
+    from prs_search.stats import accuracy_interval
+
+    chosen = next((b for b in store.best_schedules(dataset=search.dataset)
+                   if b.num_samples == search.num_samples and b.search_id == search.id), None)  # fmt: skip
+    seeds = sorted({r.seed for r in runs})
+    table = Table("candidate", "schedule", *(f"seed {s}" for s in seeds), "mean [95%]",
+                  title="re-evaluation of the finalists (r: the search trial's own run)")  # fmt: skip
+    for key in dict.fromkeys(r.candidate for r in runs):
+        mine = {r.seed: r for r in runs if r.candidate == key}
+        first = next(iter(mine.values()))
+        cells = [_run_cell(mine.get(s)) for s in seeds]
+        values = [r.val_acc for r in mine.values() if r.val_acc is not None]
+        mean = str(accuracy_interval(values)) if values else "-"
+        label = f"{key} ({first.role})" if first.role == "baseline" else f"trial {key}"
+        if chosen is not None and tuple(first.schedule) == chosen.schedule and first.source_trial_id == chosen.trial_id:
+            label += " *recommended*"
+        table.add_row(label, ",".join(map(str, first.schedule)), *cells, mean)
+    return table
+
+
+def _run_cell(run: "ConfirmationRunRecord | None") -> str:
+    if run is None:
+        return "-"
+    if run.val_acc is None:
+        return run.state.lower()
+    return f"{run.val_acc:.4f}" + (" r" if run.reused else "")

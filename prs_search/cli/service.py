@@ -5,7 +5,6 @@ is a `PRSError`, which `prs_search.cli.main` prints as one line with exit code 2
 the same function as `GET /v1/recommendation`, and `--json` prints exactly the REST body.
 """
 
-import ipaddress
 import os
 from typing import Annotated
 
@@ -31,16 +30,19 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     db: DbOpt = None,
     read_only: Annotated[
-        bool, typer.Option("--read-only", help="Refuse writes (POST /v1/searches); no token needed then.")
+        bool,
+        typer.Option("--read-only", help="Refuse writes (POST, DELETE /v1/searches) and answer everyone; no token."),
     ] = False,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the REST API (recommendations, searches; OpenAPI docs at /docs).
 
-    Writes need PRS_API_TOKEN (or --read-only; PRS_API_AUTH_DISABLED=true only on loopback)."""
+    With PRS_API_TOKEN set, writes need it as a bearer token. Without one the API is read-only and
+    answers this machine only (on loopback); --read-only serves reads to everyone."""
     import uvicorn
 
+    from prs_search.api.guard import is_loopback
     from prs_search.api.settings import load_settings
     from prs_search.store import parse_url, safe_url
 
@@ -51,12 +53,12 @@ def serve(
         os.environ["PRS_API_WRITES_ENABLED"] = "false"
     settings = load_settings()  # unsafe settings stop here, before anything listens
     url = parse_url(settings.resolved_database_url())
-    if settings.api_auth_disabled and settings.api_writes_enabled and not _is_loopback(host):
-        raise ConfigError(
-            f"PRS_API_AUTH_DISABLED=true is for local use: listen on 127.0.0.1 instead of {host}, or set "
-            "PRS_API_TOKEN, or pass --read-only"
-        )
-    err_console.print(f"serving {safe_url(url)} on http://{host}:{port} (docs at /docs)", markup=False, highlight=False)
+    if settings.local_only and not is_loopback(host):
+        why = "PRS_API_AUTH_DISABLED=true is for local use" if settings.api_auth_disabled else "no PRS_API_TOKEN is set"
+        raise ConfigError(f"{why}: listen on 127.0.0.1 instead of {host}, or set PRS_API_TOKEN, or pass --read-only")
+    if settings.local_only and not settings.writes_allowed:
+        _say("read-only on this machine: no PRS_API_TOKEN is set (export one of 16+ characters to enable writes)")
+    _say(f"serving {safe_url(url)} on http://{host}:{port} (docs at /docs)")
     uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level=log_level.lower())
 
 
@@ -86,12 +88,29 @@ def recommend_command(
     table = Table(title=f"{answer.dataset}, {size}: {answer.method}", show_header=False)
     table.add_row("schedule", ",".join(map(str, answer.schedule)))
     table.add_row("model / stem / epochs", f"{answer.model} / {answer.stem} / {answer.epochs}")
-    table.add_row("expected val acc", f"{answer.val_acc:.4f}")
+    c = answer.confidence
+    if c is not None and c.val_acc_low is not None and c.val_acc_high is not None:
+        table.add_row(
+            "val acc", f"{answer.val_acc:.4f} [{c.val_acc_low:.4f}, {c.val_acc_high:.4f}] ({c.seeds} seeds, 95%)"
+        )
+    else:
+        table.add_row("expected val acc", f"{answer.val_acc:.4f}")
+    if c is not None:
+        interval = (
+            f" [{c.advantage_low:+.4f}, {c.advantage_high:+.4f}]"
+            if c.advantage_low is not None and c.advantage_high is not None
+            else ""
+        )
+        verdict = "interval excludes 0" if c.significant else "within the seeds' noise"
+        prs = ",".join(map(str, c.baseline_schedule))
+        table.add_row("vs PRS default", f"{prs}: {c.advantage:+.4f}{interval}, {verdict}")
+    table.add_row("confidence", answer.confidence_note)
     table.add_row("test acc", f"{answer.test_acc:.4f}" if answer.test_acc is not None else "-")
     table.add_row("searched sizes", ", ".join(map(str, answer.searched_sizes)))
     for p in answer.provenance:
         table.add_row(
-            "from", f"{p.search_name} (search {p.search_id}, trial {p.trial_id}, {p.num_samples} images, "
+            "from", f"{p.search_name} (search {p.search_id}, trial {p.trial_id or 'none: the PRS default'}, "
+            f"{p.num_samples} images, "
             f"val {p.val_acc:.4f}, weight {p.weight:.2f})",
         )  # fmt: skip
     table.add_row("trials behind it", str(answer.trials_backing))
@@ -122,14 +141,13 @@ def dashboard(
         raise StoreError(f"cannot open the Optuna studies at {store.safe_url}: {exc}") from None
     finally:
         store.dispose()
-    err_console.print(f"optuna-dashboard for {store.safe_url} on http://{host}:{port}", markup=False, highlight=False)
+    from prs_search.api.guard import is_loopback
+
+    if not is_loopback(host):
+        _say(f"warning: optuna-dashboard has no authentication and can delete studies: anyone who reaches {host} can")
+    _say(f"optuna-dashboard for {store.safe_url} on http://{host}:{port}")
     optuna_dashboard.run_server(storage, host=host, port=port)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def _say(line: str) -> None:
+    err_console.print(line, markup=False, highlight=False, soft_wrap=True)

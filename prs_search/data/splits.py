@@ -6,16 +6,35 @@ test split stays untouched and is only used to report the final schedule's accur
 """
 
 import logging
+import math
 from dataclasses import dataclass
 
 import torch
 
 from prs_search.data.datasets import ImageData, RawDataset
 from prs_search.data.subsets import stratified_split, stratified_subset
+from prs_search.errors import ConfigError
 
-__all__ = ["Splits", "make_splits"]
+__all__ = ["MIN_VAL_FRACTION", "MIN_VAL_IMAGES", "Splits", "make_splits", "standard_error", "validation_size"]
 
 logger = logging.getLogger(__name__)
+
+# The validation split must be able to tell schedules apart: one image of a 144-image split is 0.007 and
+# the standard error of an accuracy near 0.85 is 0.03 there. So it holds at least MIN_VAL_IMAGES images,
+# or MIN_VAL_FRACTION of a smaller subset (training on too little would cost more than it helps).
+MIN_VAL_IMAGES = 500
+MIN_VAL_FRACTION = 0.2
+
+
+def validation_size(num_samples: int, val_fraction: float = 0.1) -> int:
+    """Images held out for validation from a subset of `num_samples`: what is asked (`val_fraction`), but
+    never fewer than min(MIN_VAL_IMAGES, MIN_VAL_FRACTION of the subset)."""
+    return max(round(val_fraction * num_samples), min(MIN_VAL_IMAGES, round(MIN_VAL_FRACTION * num_samples)))
+
+
+def standard_error(accuracy: float, images: int) -> float:
+    """Standard error of an accuracy measured on `images` images (binomial): sqrt(p (1 - p) / n)."""
+    return math.sqrt(max(accuracy * (1.0 - accuracy), 0.0) / images) if images > 0 else math.nan
 
 
 @dataclass(frozen=True)
@@ -53,12 +72,15 @@ def make_splits(
     seed: int = 0,
 ) -> Splits:
     """Subset `raw.train` to the asked size (all of it when neither size is given), then hold out
-    `val_fraction` of that subset, per class, for validation. `raw.test` is passed through."""
+    `validation_size(...)` images of that subset, per class, for validation. `raw.test` is passed through."""
     if num_samples is None and fraction is None:
         subset = torch.arange(len(raw.train))
     else:
         subset = stratified_subset(raw.train.y, num_samples=num_samples, fraction=fraction, seed=seed)
-    train_pos, val_pos = stratified_split(raw.train.y[subset], val_fraction, seed=seed)
+    if not 0.0 < val_fraction < 1.0:
+        raise ConfigError(f"the validation fraction must be in (0, 1), got {val_fraction}")
+    holdout = max(validation_size(len(subset), val_fraction), 1) / len(subset)
+    train_pos, val_pos = stratified_split(raw.train.y[subset], holdout, seed=seed)
     train = raw.train.subset(subset[train_pos])
     val = raw.train.subset(subset[val_pos])
     mean, std = channel_stats(train.x)

@@ -35,9 +35,7 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
     # Tune's newer console output prints an experiment banner even at verbose=0; the legacy one is silent
     # there, and the terminal is our progress bar's.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    if address and address != "auto":
-        _check_reachable(address)
-        _check_token(address)
+    check_address(address)
     try:
         ray.init(
             address=address,
@@ -51,6 +49,15 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
     except (ConnectionError, RuntimeError, ValueError) as err:
         where = address or "a local instance"
         raise ClusterError(f"cannot start or join Ray at {where}: {str(err).splitlines()[0]}") from None
+
+
+def check_address(address: str | None) -> None:
+    """For a cluster address: it answers, and it takes this driver's token settings; else one
+    `ClusterError` line at once (a local instance, or "auto", is not checked). Cheap enough to call
+    before anything slow, so a typo in the address is not reported only after the data has loaded."""
+    if address and address != "auto":
+        _check_reachable(address)
+        _check_token(address)
 
 
 def _check_reachable(address: str) -> None:

@@ -15,20 +15,22 @@ from typing import Any
 
 import optuna
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 
 from prs_search.data import Splits, load_dataset, make_splits
 from prs_search.errors import ConfigError
-from prs_search.schemas import SearchJob, SearchStatus, TrialState
+from prs_search.schemas import Confirmation, SearchJob, SearchStatus, TrialState
 from prs_search.search import cluster
 from prs_search.search.callbacks import SearchProgress, StoreCallback, SuggestionRecorder
+from prs_search.search.confirm import confirm, mark_study
+from prs_search.search.lease import DriverLease, hold_lease
 from prs_search.search.outcome import METRIC, TIME_ATTR
 from prs_search.search.searcher import PRSOptunaSearch, Replay
 from prs_search.search.spaces import SearchSpace, load_space
-from prs_search.search.stored import load_trial_model
+from prs_search.search.stored import load_run_model, load_trial_model
 from prs_search.search.trainable import run_trial
-from prs_search.store import ResultsStore, SearchRecord
+from prs_search.store import BestScheduleRecord, ResultsStore, SearchRecord
 from prs_search.store.db import PATIENT_RETRIES
 from prs_search.train import TrainConfig, build_model, default_device, evaluate
 
@@ -43,12 +45,14 @@ class SearchSummary:
     best_val_acc: float | None
     test_acc: float | None
     seconds: float
+    recommended: BestScheduleRecord | None = None  # this search's answer, when it is the stored one
 
 
 def run_search(request: SearchJob, on_progress: Callable[[SearchProgress], None] | None = None) -> SearchSummary:
     """Run (or continue) the search `request` asks for, where it says; the summary when it stops."""
     started = time.monotonic()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # progress is ours to show
+    cluster.check_address(request.ray_address)  # a bad address fails in a second, before the data loads
     space = load_space(request.space)
     splits = make_splits(
         load_dataset(request.dataset, request.data_dir, download=request.download),
@@ -68,21 +72,44 @@ def run_search(request: SearchJob, on_progress: Callable[[SearchProgress], None]
     # Ray before the search row: a bad address must not leave a search behind that never ran.
     cluster.connect(request.ray_address)
     search = _open_search(store, request, space, splits, model_config)
+    with hold_lease(store, search, request) as lease:  # one driver per search, or a ConflictError
+        return _run_held(
+            request, store, search, space, splits, base, model_config, initial, on_progress, lease, started
+        )
+
+
+def _run_held(
+    request: SearchJob, store: ResultsStore, search: SearchRecord, space: SearchSpace, splits: Splits,
+    base: dict[str, Any], model_config: dict[str, Any], initial: list[dict[str, int]],
+    on_progress: Callable[[SearchProgress], None] | None, lease: DriverLease, started: float,
+) -> SearchSummary:  # fmt: skip
+    """The search, run by the driver that holds its lease."""
     replay, done = _unfinished(store, search, request)
     store.set_search_status(search_id=search.id, status=SearchStatus.RUNNING)
     try:
-        _fit(request, store, search, space, splits, base, model_config["depth"], replay, done, initial, on_progress)
+        _fit(
+            request, store, search, space, splits, base, model_config["depth"], replay, done, initial, on_progress,
+            stopper=lease.stopper,
+        )  # fmt: skip
     except KeyboardInterrupt:
         store.set_search_status(search_id=search.id, status=SearchStatus.INTERRUPTED)
         raise
+    if lease.stopped is not None:  # cancelled, or the API that started it is gone: finished trials stay
+        store.set_search_status(search_id=search.id, status=lease.stopped.status, error=lease.stopped.message)
+        return _summary(store, store.get_search(name_or_id=search.id) or search, started)
     counts = store.trial_counts(search_id=search.id)
     if sum(counts[s] for s in TrialState if s.is_finished) < request.budget:
         store.set_search_status(
             search_id=search.id, status=SearchStatus.INTERRUPTED, error="stopped before the budget was spent"
         )
         return _summary(store, store.get_search(name_or_id=search.id) or search, started)
-    _final_evaluation(store, search, splits)
-    store.update_best_schedule(search_id=search.id)
+    choice = None
+    if request.confirm_top and request.confirm_seeds:
+        choice = confirm(request, store, search, splits, base, model_config["depth"])
+    _final_evaluation(store, search, splits, choice)
+    store.update_best_schedule(search_id=search.id, confirmation=choice)
+    if choice is not None:
+        mark_study(_storage(store), search, store.confirmation_runs(search_id=search.id), choice)
     finished = store.set_search_status(search_id=search.id, status=SearchStatus.FINISHED)
     return _summary(store, finished, started)
 
@@ -122,6 +149,8 @@ def _open_search(
         space=space.name, space_config=space.to_dict(), budget=request.budget, epochs=request.epochs,
         model=request.model, model_config=model_config, stem=request.stem, seed=request.seed,
         study_name=f"prs-{name}", storage_path=str(request.storage_path), ray_address=request.ray_address,
+        val_size=len(splits.val), searcher=request.searcher, early_stopping=request.early_stopping,
+        confirm_top=request.confirm_top, confirm_seeds=request.confirm_seeds,
     )  # fmt: skip
 
 
@@ -137,10 +166,10 @@ def _check_same(existing: SearchRecord, request: SearchJob, splits: Splits) -> N
     asked = {
         "dataset": request.dataset, "num_samples": splits.num_samples, "budget": request.budget,
         "epochs": request.epochs, "model": request.model, "stem": request.stem, "seed": request.seed,
-        "space": Path(request.space).stem,
+        "space": Path(request.space).stem, "searcher": request.searcher, "early_stopping": request.early_stopping,
     }  # fmt: skip
     for key, value in asked.items():
-        if getattr(existing, key) != value:
+        if getattr(existing, key) not in (value, None):  # None: recorded before the field existed
             raise ConfigError(
                 f"search {existing.name!r} exists with {key}={getattr(existing, key)!r}, not {value!r}: "
                 "pass the same options to resume it, or choose another --name"
@@ -177,17 +206,23 @@ def _storage(store: ResultsStore) -> optuna.storages.RDBStorage:
 def _fit(
     request: SearchJob, store: ResultsStore, search: SearchRecord, space: SearchSpace, splits: Splits,
     base: dict[str, Any], depth: int, replay: list[Replay], done: int, initial: list[dict[str, int]],
-    on_progress: Callable[[SearchProgress], None] | None,
+    on_progress: Callable[[SearchProgress], None] | None, stopper: tune.Stopper | None = None,
 ) -> None:  # fmt: skip
+    if done >= request.budget and not replay:
+        return  # every trial finished before the last driver stopped (e.g. in the re-evaluation): nothing to run
     searcher = PRSOptunaSearch(
         space, depth, request.epochs, request.budget, _storage(store), search.study_name, request.seed,
-        on_suggest=SuggestionRecorder(store, search.id), replay=replay, initial=initial,
+        on_suggest=SuggestionRecorder(store, search.id), replay=replay, initial=initial, sampler=request.searcher,
     )  # fmt: skip
     search_alg = ConcurrencyLimiter(searcher, request.max_concurrent) if request.max_concurrent else searcher
     grace = request.grace_period or max(1, request.epochs // 4)
-    scheduler = ASHAScheduler(
-        time_attr=TIME_ATTR, max_t=request.epochs, grace_period=min(grace, request.epochs),
-        reduction_factor=request.reduction_factor,
+    scheduler = (
+        ASHAScheduler(
+            time_attr=TIME_ATTR, max_t=request.epochs, grace_period=min(grace, request.epochs),
+            reduction_factor=request.reduction_factor,
+        )
+        if request.early_stopping
+        else FIFOScheduler()  # every trial trains all its epochs (a baseline for the benchmarks)
     )  # fmt: skip
     trainable = tune.with_resources(
         tune.with_parameters(run_trial, splits=splits, base=base),
@@ -210,6 +245,7 @@ def _fit(
             callbacks=[callback],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             failure_config=tune.FailureConfig(max_failures=request.max_failures),
+            stop=stopper,
             verbose=0,
         ),
     )  # fmt: skip
@@ -221,24 +257,41 @@ def _trial_dirname(trial: Any) -> str:
     return f"trial_{trial.config['optuna_number']:04d}_{trial.trial_id}"
 
 
-def _final_evaluation(store: ResultsStore, search: SearchRecord, splits: Splits) -> None:
-    """Test accuracy of the best trial's final model: measured once, stored apart from validation."""
-    best = store.best_trial(search_id=search.id)
-    if best is None or not best.checkpoint_path:
-        log.warning("search %s has no complete trial with a checkpoint to evaluate", search.name)
-        return
+def _final_evaluation(store: ResultsStore, search: SearchRecord, splits: Splits, choice: Confirmation | None) -> None:
+    """Test accuracy of the chosen schedule's model at the search's seed: measured once, stored apart from
+    validation. The choice is the re-evaluation's when there was one, else the best trial."""
+    trial_id: int | None
+    if choice is None:
+        best = store.best_trial(search_id=search.id)
+        if best is None or not best.checkpoint_path:
+            log.warning("search %s has no complete trial with a checkpoint to evaluate", search.name)
+            return
+        trial_id, model = best.id, load_trial_model(search, best)
+    else:
+        run = next(
+            (r for r in store.confirmation_runs(search_id=search.id)
+             if r.seed == search.seed and r.state == "COMPLETE" and tuple(r.schedule) == choice.schedule
+             and r.source_trial_id == choice.trial_id and r.checkpoint_path),
+            None,
+        )  # fmt: skip
+        if run is None or run.checkpoint_path is None:
+            log.warning("search %s: the chosen schedule has no checkpoint at seed %d to test", search.name, search.seed)
+            return
+        trial_id, model = choice.trial_id, load_run_model(search, run.schedule, run.params, run.checkpoint_path)
     device = default_device()
-    _, test_acc = evaluate(load_trial_model(search, best).to(device), splits.test, splits, device)
-    store.set_test_result(search_id=search.id, trial_id=best.id, test_acc=test_acc)
+    _, test_acc = evaluate(model.to(device), splits.test, splits, device)
+    store.set_test_result(search_id=search.id, trial_id=trial_id, test_acc=test_acc)
 
 
 def _summary(store: ResultsStore, search: SearchRecord, started: float) -> SearchSummary:
     best = store.best_trial(search_id=search.id)
     counts = {str(k): v for k, v in store.trial_counts(search_id=search.id).items()}
+    stored = [b for b in store.best_schedules(dataset=search.dataset) if b.num_samples == search.num_samples]
     return SearchSummary(
         search=search, counts=counts, best_schedule=list(best.schedule) if best else None,
         best_val_acc=best.val_acc if best else None, test_acc=search.test_acc,
         seconds=time.monotonic() - started,
+        recommended=next((b for b in stored if b.search_id == search.id), None),
     )  # fmt: skip
 
 

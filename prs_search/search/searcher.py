@@ -15,7 +15,7 @@ import logging
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import optuna
 from ray.tune.search import Searcher
@@ -29,6 +29,11 @@ from prs_search.store.db import PATIENT_RETRIES, retry_transient
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# Random search is the baseline TPE must beat (benchmarks/search_efficiency.py); both take a seed.
+SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
+    "tpe": optuna.samplers.TPESampler,
+    "random": optuna.samplers.RandomSampler,
+}
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class PRSOptunaSearch(OptunaSearch):
         on_suggest: Callable[[str, dict[str, Any]], None],
         replay: list[Replay] | None = None,
         initial: list[dict[str, int]] | None = None,
+        sampler: Literal["tpe", "random"] = "tpe",
     ) -> None:
         self._prs_space, self._depth, self._epochs, self._budget = space, depth, epochs, budget
         self._on_suggest = on_suggest
@@ -62,7 +68,7 @@ class PRSOptunaSearch(OptunaSearch):
             space=self._define,
             metric=METRIC,
             mode="max",
-            sampler=optuna.samplers.TPESampler(seed=seed),
+            sampler=SAMPLERS[sampler](seed=seed),
             study_name=study_name,
             storage=storage,
         )

@@ -1,5 +1,6 @@
 """The Ray Tune trial: one `prs_search.train.train` run that reports and checkpoints every epoch."""
 
+import pickle
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -10,6 +11,7 @@ import torch
 from ray import tune
 
 from prs_search.data import Splits
+from prs_search.errors import ConfigError
 from prs_search.schedule import Schedule
 from prs_search.search.outcome import TIME_ATTR
 from prs_search.train import EpochResult, TrainConfig, TrainResult, epoch_result, train
@@ -61,4 +63,20 @@ def _load_state(checkpoint: tune.Checkpoint | None, replay_path: str | None) -> 
         return None
     with checkpoint.as_directory() as folder:
         path = Path(folder) / STATE_FILE
-        return torch.load(path, map_location="cpu", weights_only=False) if path.exists() else None
+        return read_state(path) if path.exists() else None
+
+
+def read_state(path: Path) -> dict[str, Any]:
+    """A trial state saved by `run_trial` (tensors, numbers, strings, lists and dicts: what `train`'s state
+    is made of), read with `weights_only=True`: a file planted in the shared storage cannot run code when
+    the driver, a resumed trial or the analysis reads it. Anything else -> `ConfigError`."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise ConfigError(
+            f"refused the trial checkpoint {path}: not a trial state of tensors and plain values ({reason})"
+        ) from None
+    if not isinstance(state, dict) or "model" not in state or "history" not in state:
+        raise ConfigError(f"refused the trial checkpoint {path}: not a prs-search trial state")
+    return state

@@ -72,12 +72,14 @@ def parse_url(url: str | URL) -> URL:
 
 
 def mask_password(url: str) -> str:
-    """`url` with any `user:password@` password replaced by `***` (for URLs that do not parse)."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    """`url` with any `user:password@` password, and the value of every query parameter whose name
+    says secret (libpq reads `?password=` and `?sslpassword=`), replaced by `***`."""
+    url = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    return re.sub(r"([?&][^=&#]*(?:pass|secret|token)[^=&#]*=)[^&#]*", r"\1***", url, flags=re.IGNORECASE)
 
 
 def safe_url(url: str | URL | Engine) -> str:
-    """The URL as it can be shown to a user: password hidden."""
+    """The URL as it can be shown to a user: password hidden, also where it is a query parameter."""
     if isinstance(url, Engine):
         url = url.url
     if isinstance(url, str):
@@ -86,7 +88,7 @@ def safe_url(url: str | URL | Engine) -> str:
             url = make_url(text)
         except (ArgumentError, ValueError):
             return mask_password(text)
-    return url.render_as_string(hide_password=True)
+    return mask_password(url.render_as_string(hide_password=True))
 
 
 def is_sqlite_memory(url: URL) -> bool:

@@ -13,6 +13,7 @@ from typing import Any, get_args
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -36,6 +37,7 @@ from prs_search.schemas import (
     NODE_ID_LENGTH,
     STATUS_LENGTH,
     STEM_LENGTH,
+    DriverOrigin,
     SearchStatus,
     StudyRunStatus,
     TrialState,
@@ -117,6 +119,11 @@ class Search(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None]
+    val_size: Mapped[int | None]
+    searcher: Mapped[str | None] = mapped_column(String(LABEL_LENGTH))
+    early_stopping: Mapped[bool | None]
+    confirm_top: Mapped[int | None]
+    confirm_seeds: Mapped[int | None]
     test_acc: Mapped[float | None] = mapped_column(Float)
     test_trial_id: Mapped[int | None] = mapped_column(ForeignKey("prs_trials.id", ondelete="SET NULL", use_alter=True))
     error: Mapped[str | None] = mapped_column(Text)
@@ -221,7 +228,8 @@ class BestSchedule(Base):
     dataset: Mapped[str] = mapped_column(String(DATASET_LENGTH))
     num_samples: Mapped[int]
     search_id: Mapped[int] = mapped_column(ForeignKey("prs_searches.id", ondelete="CASCADE"), index=True)
-    trial_id: Mapped[int] = mapped_column(ForeignKey("prs_trials.id", ondelete="CASCADE"), index=True)
+    # NULL when the PRS default, which no search trial ran to the end, won the finalists' re-evaluation.
+    trial_id: Mapped[int | None] = mapped_column(ForeignKey("prs_trials.id", ondelete="CASCADE"), index=True)
     schedule: Mapped[list[int]]
     epochs: Mapped[int]
     model: Mapped[str] = mapped_column(String(LABEL_LENGTH))
@@ -229,6 +237,14 @@ class BestSchedule(Base):
     val_acc: Mapped[float] = mapped_column(Float)
     test_acc: Mapped[float | None] = mapped_column(Float)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The finalists' re-evaluation: the interval over seeds and the paired advantage over the PRS default.
+    seeds: Mapped[int | None]
+    val_low: Mapped[float | None] = mapped_column(Float)
+    val_high: Mapped[float | None] = mapped_column(Float)
+    baseline_schedule: Mapped[list[int] | None] = mapped_column(JSON(none_as_null=True))
+    advantage: Mapped[float | None] = mapped_column(Float)
+    advantage_low: Mapped[float | None] = mapped_column(Float)
+    advantage_high: Mapped[float | None] = mapped_column(Float)
 
     search: Mapped[Search] = relationship()
 
@@ -275,3 +291,72 @@ class StudyRun(Base):
     test_acc: Mapped[float | None] = mapped_column(Float)
     seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConfirmationRun(Base):
+    """One re-evaluation run after a search's budget: a finalist, or the PRS default, at one seed.
+
+    Not a trial: nothing here is suggested by Optuna or counted against the budget, and TPE never sees
+    these values (they are recorded in the study's user attributes only)."""
+
+    __tablename__ = "prs_confirmation_runs"
+    __table_args__ = (
+        UniqueConstraint("search_id", "candidate", "seed"),  # a resumed re-evaluation skips what it has
+        CheckConstraint("role IN ('finalist', 'baseline')", name="role"),
+        CheckConstraint("state IN ('COMPLETE', 'FAIL')", name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    search_id: Mapped[int] = mapped_column(ForeignKey("prs_searches.id", ondelete="CASCADE"), index=True)
+    candidate: Mapped[str] = mapped_column(String(LABEL_LENGTH))
+    role: Mapped[str] = mapped_column(String(STATUS_LENGTH))
+    source_trial_id: Mapped[int | None] = mapped_column(ForeignKey("prs_trials.id", ondelete="SET NULL"))
+    schedule: Mapped[list[int]]
+    params: Mapped[dict[str, Any]]
+    seed: Mapped[int]
+    reused: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[str] = mapped_column(String(STATUS_LENGTH))
+    val_acc: Mapped[float | None] = mapped_column(Float)
+    epochs_run: Mapped[int] = mapped_column(default=0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    checkpoint_path: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @classmethod
+    def for_search(cls, session: Session, search_id: int) -> "list[ConfirmationRun]":
+        stmt = select(cls).where(cls.search_id == search_id).order_by(cls.candidate, cls.seed)
+        return list(session.scalars(stmt))
+
+
+class DriverLease(Base):
+    """The driver running a search: at most one row, so at most one driver, per search.
+
+    A driver takes the row before it runs a trial and deletes it when it stops; one that died leaves it
+    behind, and the next driver takes it over only once the holder is provably gone (its process no
+    longer exists on this machine, or, from another machine, its heartbeat is older than the lease's
+    time to live). `cancel_requested_at` is how `DELETE /v1/searches/{name}` asks the holder to stop.
+    """
+
+    __tablename__ = "prs_driver_leases"
+    __table_args__ = (CheckConstraint(_in("origin", get_args(DriverOrigin)), name="origin"),)
+
+    search_id: Mapped[int] = mapped_column(ForeignKey("prs_searches.id", ondelete="CASCADE"), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(LABEL_LENGTH))
+    host: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    pid: Mapped[int]
+    started: Mapped[int] = mapped_column(BigInteger)
+    origin: Mapped[str] = mapped_column(String(STATUS_LENGTH))
+    acquired_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    cancel_requested_at: Mapped[datetime | None]
+
+
+class DatasetVersion(Base):
+    """A counter per dataset that every write which can change its recommendation increments (in the
+    same transaction): the API caches answers keyed on it, so every API worker sees a change at once."""
+
+    __tablename__ = "prs_dataset_versions"
+
+    dataset: Mapped[str] = mapped_column(String(DATASET_LENGTH), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)

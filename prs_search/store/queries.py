@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from prs_search.errors import ConfigError, StoreError
 from prs_search.schemas import DatasetSummary, TrialState
-from prs_search.store.models import BestSchedule, EpochMetric, Search, Trial
+from prs_search.store.models import BestSchedule, ConfirmationRun, EpochMetric, Search, Trial
 
 
 def snapshot_reads(engine: Engine) -> Engine:
@@ -69,7 +69,7 @@ def refresh_trial_aggregates(session: Session, trial: Trial) -> None:
 
 def upsert(
     session: Session,
-    model: type[Trial] | type[EpochMetric] | type[BestSchedule],
+    model: type[Trial] | type[EpochMetric] | type[BestSchedule] | type[ConfirmationRun],
     values: dict[str, Any],
     *,
     conflict: tuple[str, ...],

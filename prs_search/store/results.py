@@ -21,6 +21,7 @@ from prs_search.schemas import (
     MAX_INT32,
     MAX_PAGE,
     BestScheduleRecord,
+    Confirmation,
     Count,
     DatasetName,
     DatasetSummary,
@@ -33,6 +34,7 @@ from prs_search.schemas import (
     NodeId,
     NonNegative,
     Record,
+    SearchName,
     SearchRecord,
     SearchStatusField,
     Seconds,
@@ -45,8 +47,10 @@ from prs_search.schemas import (
     TrialState,
     TrialStateField,
 )
-from prs_search.store import migrations, queries
+from prs_search.store import migrations, queries, versions
+from prs_search.store.confirmations import ConfirmationsMixin
 from prs_search.store.db import make_engine, run_transaction, safe_url, session_factory, writer
+from prs_search.store.leases import LeasesMixin
 from prs_search.store.models import BestSchedule, EpochMetric, Search, StudyRun, Trial, utcnow
 
 T = TypeVar("T")
@@ -59,7 +63,7 @@ SearchKey = StrictStr | StrictInt
 EPOCH_COLUMNS = tuple(EpochMetrics.model_fields)
 
 
-class ResultsStore:
+class ResultsStore(ConfirmationsMixin, LeasesMixin):
     """Searches, trials, per-epoch metrics and the best schedule per (dataset, num_samples).
 
     `ResultsStore(url)` connects and brings the tables up to date (`migrate=False` skips that, for
@@ -72,6 +76,10 @@ class ResultsStore:
         self._backoff = backoff
         self._reader: sessionmaker[Session] = session_factory(queries.snapshot_reads(self._engine))
         self._writer: sessionmaker[Session] = session_factory(writer(self._engine))
+        self._versions = versions.VersionReader(self._engine)
+        self._async_versions = (
+            versions.AsyncVersionReader(self._engine) if self._engine.dialect.name == "postgresql" else None
+        )
         if migrate:
             try:
                 migrations.upgrade(self._engine)
@@ -103,6 +111,7 @@ class ResultsStore:
 
     def dispose(self) -> None:
         """Close every pooled connection (the store can still be used: it reconnects)."""
+        self._versions.close()
         self._engine.dispose()
 
     def __enter__(self) -> "ResultsStore":
@@ -137,10 +146,12 @@ class ResultsStore:
 
     @checked
     def create_search(
-        self, *, name: Name, dataset: DatasetName, num_samples: Count, fraction: Fraction | None, space: ShortText,
-        space_config: JsonObject, budget: Count, epochs: Count, model: ShortText, model_config: JsonObject,
-        stem: StemName, seed: NonNegative, study_name: Name, storage_path: str | None = None,
-        ray_address: Name | None = None,
+        self, *, name: SearchName, dataset: DatasetName, num_samples: Count, fraction: Fraction | None,
+        space: ShortText, space_config: JsonObject, budget: Count, epochs: Count, model: ShortText,
+        model_config: JsonObject, stem: StemName, seed: NonNegative, study_name: Name, storage_path: str | None = None,
+        ray_address: Name | None = None, val_size: Count | None = None, searcher: ShortText | None = None,
+        early_stopping: bool | None = None, confirm_top: NonNegative | None = None,
+        confirm_seeds: NonNegative | None = None,
     ) -> SearchRecord:  # fmt: skip
         """A new search in status `pending`. A name already taken -> `ConfigError`."""
         taken = f"a search named {name!r} already exists; choose another name or resume it"
@@ -152,30 +163,48 @@ class ResultsStore:
                 name=name, dataset=dataset, num_samples=num_samples, fraction=fraction, space=space,
                 space_config=space_config, budget=budget, epochs=epochs, model=model, model_config=model_config,
                 stem=stem, seed=seed, study_name=study_name, storage_path=storage_path, ray_address=ray_address,
+                val_size=val_size, searcher=searcher, early_stopping=early_stopping, confirm_top=confirm_top,
+                confirm_seeds=confirm_seeds,
             )  # fmt: skip
             session.add(row)
             session.flush()
+            versions.bump(session, dataset)
             return SearchRecord.model_validate(row)
 
         return self._write(work, conflict=taken)  # a concurrent create with the same name won the race
 
     @checked
     def get_search(self, *, name_or_id: SearchKey) -> SearchRecord | None:
-        """By name, or by id (an int, or a string of ASCII digits that is not some search's name); an
-        id outside the id column's range is simply not found."""
+        """By name, or by id (an int, or a string of ASCII digits). Digits are an id first: a name made of
+        digits (refused for new searches, possible in older databases) is found only when no search has
+        that id, so it never shadows another search. An id outside the id column's range is not found."""
 
         def work(session: Session) -> SearchRecord | None:
             row: Search | None = None
             if isinstance(name_or_id, str):
-                row = Search.find_by_name(session, name_or_id)
                 digits = name_or_id.strip()
-                if row is None and digits.isascii() and digits.isdigit() and int(digits) <= MAX_INT32:
+                if digits.isascii() and digits.isdigit() and int(digits) <= MAX_INT32:
                     row = Search.find_by_id(session, int(digits))
+                if row is None:
+                    row = Search.find_by_name(session, name_or_id)
             elif 0 <= name_or_id <= MAX_INT32:
                 row = Search.find_by_id(session, name_or_id)
             return _record(SearchRecord, row)
 
         return self._read(work)
+
+    def dataset_version(self, *, dataset: str) -> int:
+        """The version of `dataset`'s answers (`prs_search.store.versions`): one primary-key read on a
+        connection kept for it, without the argument checks and retries of the other reads (the API asks it
+        on every recommendation); an unreachable database -> `StoreError`."""
+        return self._versions.read(dataset)
+
+    async def dataset_version_async(self, *, dataset: str) -> int:
+        """`dataset_version` for an event loop: never blocks it on PostgreSQL's network (psycopg's asyncio
+        connection); on SQLite the read is a local file's and runs in place."""
+        if self._async_versions is None:
+            return self._versions.read(dataset)
+        return await self._async_versions.read(dataset)
 
     @checked
     def set_search_status(self, *, search_id: int, status: SearchStatusField, error: str | None = None) -> SearchRecord:
@@ -188,6 +217,7 @@ class ResultsStore:
             row.finished_at = utcnow() if status.is_final else None
             row.updated_at = utcnow()
             session.flush()
+            versions.bump(session, row.dataset)
             return SearchRecord.model_validate(row)
 
         return self._write(work)
@@ -232,7 +262,7 @@ class ResultsStore:
         switch_epochs = list(schedule)
 
         def work(session: Session) -> TrialRecord:
-            queries.require_search(session, search_id)
+            versions.bump(session, queries.require_search(session, search_id).dataset)  # the trial count changes
             first = {
                 "search_id": search_id, "trial_key": trial_key, "optuna_number": optuna_number,
                 "schedule": switch_epochs, "params": params, "state": TrialState.RUNNING.value, "epochs_run": 0,
@@ -295,6 +325,7 @@ class ResultsStore:
             row.state = state.value
             row.error = error
             session.flush()
+            versions.bump_search(session, search_id)
             return TrialRecord.model_validate(row)
 
         return self._write(work)
@@ -382,50 +413,49 @@ class ResultsStore:
     # -- results ----------------------------------------------------------------------------------
 
     @checked
-    def set_test_result(self, *, search_id: int, trial_id: int, test_acc: Finite) -> SearchRecord:
-        """Record the test accuracy of the search's chosen trial (also on its best-schedule row)."""
+    def set_test_result(self, *, search_id: int, trial_id: int | None, test_acc: Finite) -> SearchRecord:
+        """Record the test accuracy of the search's chosen schedule (also on its best-schedule row);
+        `trial_id` is its search trial, None for a PRS default that only the re-evaluation trained."""
 
         def work(session: Session) -> SearchRecord:
             search = queries.require_search(session, search_id, for_update=True)
-            trial = session.get(Trial, trial_id)
-            if trial is None or trial.search_id != search_id:
+            trial = None if trial_id is None else session.get(Trial, trial_id)
+            if trial_id is not None and (trial is None or trial.search_id != search_id):
                 raise ConfigError(f"trial {trial_id} does not belong to search {search_id}")
             search.test_acc = test_acc
             search.test_trial_id = trial_id
             search.updated_at = utcnow()
+            same_trial = BestSchedule.trial_id.is_(None) if trial_id is None else BestSchedule.trial_id == trial_id
             session.execute(
-                update(BestSchedule)
-                .where(BestSchedule.search_id == search_id, BestSchedule.trial_id == trial_id)
-                .values(test_acc=test_acc)
+                update(BestSchedule).where(BestSchedule.search_id == search_id, same_trial).values(test_acc=test_acc)
             )
             session.flush()
+            versions.bump(session, search.dataset)
             return SearchRecord.model_validate(search)
 
         return self._write(work)
 
     @checked
-    def update_best_schedule(self, *, search_id: int) -> BestScheduleRecord | None:
-        """Offer the search's best COMPLETE trial as the best schedule of its (dataset, num_samples).
+    def update_best_schedule(
+        self, *, search_id: int, confirmation: Confirmation | None = None
+    ) -> BestScheduleRecord | None:
+        """Offer the search's answer as the best schedule of its (dataset, num_samples): the re-evaluated
+        choice when given, else its best COMPLETE trial.
 
         It replaces the stored one when its val_acc is strictly higher, or when the stored one came
         from this same search. Returns the row now stored (possibly another search's), or None when
-        the search has no COMPLETE trial with a val_acc."""
+        the search has nothing to offer."""
 
         def work(session: Session) -> BestScheduleRecord | None:
             search = queries.require_search(session, search_id)
-            best = queries.best_trial(session, search_id)
-            if best is None or best.val_acc is None:
+            values = _offer(session, search, confirmation)
+            if values is None:
                 return None
-            values: dict[str, Any] = {
-                "dataset": search.dataset, "num_samples": search.num_samples, "search_id": search.id,
-                "trial_id": best.id, "schedule": list(best.schedule), "epochs": search.epochs, "model": search.model,
-                "stem": search.stem, "val_acc": best.val_acc,
-                "test_acc": search.test_acc if search.test_trial_id == best.id else None, "updated_at": utcnow(),
-            }  # fmt: skip
+            versions.bump(session, search.dataset)
             queries.upsert(session, BestSchedule, values, conflict=("dataset", "num_samples"), update=None)
             row = BestSchedule.find(session, search.dataset, search.num_samples, for_update=True)
             assert row is not None
-            if row.search_id == search.id or best.val_acc > row.val_acc:
+            if row.search_id == search.id or values["val_acc"] > row.val_acc:
                 for name, value in values.items():
                     setattr(row, name, value)
                 session.flush()
@@ -494,3 +524,24 @@ class ResultsStore:
 def _record(kind: type[R], row: object | None) -> R | None:
     """The record of a row that may not exist."""
     return None if row is None else kind.model_validate(row)
+
+
+def _offer(session: Session, search: Search, confirmation: Confirmation | None) -> dict[str, Any] | None:
+    """The best-schedule row a search offers: its confirmed choice, else its best trial (no interval)."""
+    common = {
+        "dataset": search.dataset, "num_samples": search.num_samples, "search_id": search.id, "epochs": search.epochs,
+        "model": search.model, "stem": search.stem, "updated_at": utcnow(),
+    }  # fmt: skip
+    if confirmation is not None:
+        tested = search.test_trial_id == confirmation.trial_id and search.test_acc is not None
+        return {**common, **confirmation.model_dump(), "test_acc": search.test_acc if tested else None}
+    best = queries.best_trial(session, search.id)
+    if best is None or best.val_acc is None:
+        return None
+    unconfirmed = dict.fromkeys(("seeds", "val_low", "val_high", "baseline_schedule", "advantage",
+                                 "advantage_low", "advantage_high"))  # fmt: skip
+    tested = search.test_trial_id == best.id
+    return {
+        **common, **unconfirmed, "trial_id": best.id, "schedule": list(best.schedule), "val_acc": best.val_acc,
+        "test_acc": search.test_acc if tested else None,
+    }  # fmt: skip

@@ -23,8 +23,23 @@ CASES: dict[str, tuple[list[str], str]] = {
     "unknown-schedule": ([*STUDY, "--fractions", "0.5", "--schedules", "all-conv,bogus"], "schedule 'bogus'"),
     "linear-missing-number": ([*STUDY, "--fractions", "0.5", "--schedules", "linear:3"], "needs 1 more number"),
     "best-without-searches": ([*STUDY, "--fractions", "0.5", "--schedules", "best"], "no searches for dataset"),
+    "sizes-and-fractions": ([*STUDY, "--sizes", "200", "--fractions", "0.5"], "either as --sizes (images) or as"),
+    "bad-size-list": ([*STUDY, "--sizes", "200,x"], "cannot read the size list '200,x'"),
+    "size-too-large": ([*STUDY, "--sizes", "200,5000"], "need between 10 (one per class) and 1438 images"),
+    "fractions-of-one-size": ([*STUDY, "--fractions", "0.1,0.1001"], "two of the sizes asked give 144 images"),
+    "fourier-without-all-attention": (
+        [*STUDY, "--sizes", "200", "--schedules", "all-conv,prs", "--fourier"],
+        "--fourier compares all-conv and all-attention",
+    ),
+    "study-unknown-reading": ([*STUDY, "--sizes", "200", "--reading", "pi"], "unknown Fourier reading 'pi'"),
+    "fourier-unknown-reading": (
+        ["analyze", "fourier", "--checkpoint", "x.pt", "--reading", "Nyquist"],
+        "use park-kim or nyquist",
+    ),
+    "report-unknown-reading": (["report", "nope", "--db", "{db}", "--reading", "x"], "unknown Fourier reading 'x'"),
     "unknown-dataset": ([*STUDY[:2], "--dataset", "nope", *STUDY[6:]], "unknown dataset 'nope'"),
     "report-unknown-search": (["report", "nope", "--db", "{db}"], "no search named 'nope'"),
+    "report-out-is-a-folder": (["report", "nope", "--out", "{tmp}", "--db", "{db}"], "is a folder: give the HTML file"),
 }
 
 

@@ -8,13 +8,16 @@ from pathlib import Path
 import pytest
 from search.helpers import TINY_DEPTH, FinishedSearch
 
+from prs_search.data import load_dataset, make_splits
 from prs_search.store import ResultsStore
 
 from .helpers import assert_png, cli_subprocess, embedded_pngs, run_main
 
 pytestmark = pytest.mark.slow
 
-FREQUENCIES = ["0.0000", "0.2500", "0.5000", "0.7500", "1.0000"]
+# The park-kim reading of an 8 x 8 grid: bins 0 .. 3 labelled linspace(0, 1, 4) pi (true 0 .. 0.75 pi).
+FREQUENCIES = ["0.0000", "0.3333", "0.6667", "1.0000"]
+SUBLAYERS = ["mixer", "mlp"]
 STUDY_NAME = "<b>s&p</b> $\\alpha_$"  # HTML (escaped in the report) and broken mathtext (drawn as text)
 
 
@@ -28,18 +31,23 @@ def test_fourier_of_a_trained_checkpoint(checkpoint: Path, tmp_path: Path) -> No
     done = cli_subprocess(args, tmp_path)
     assert done.returncode == 0, done.stderr
     rows = read_csv(tmp_path / "f" / "fourier.csv")
-    assert list(rows[0]) == ["layer", "mode", "frequency", "delta_log_amplitude"]
-    assert [(r["layer"], r["frequency"]) for r in rows] == [
-        (str(layer), f) for layer in range(1, TINY_DEPTH + 1) for f in FREQUENCIES
+    assert list(rows[0]) == [
+        "layer", "sublayer", "mode", "reading", "frequency", "true_frequency", "delta_log_amplitude",
+    ]  # fmt: skip
+    assert [(r["layer"], r["sublayer"], r["frequency"]) for r in rows] == [
+        (str(layer), sub, f) for layer in range(1, TINY_DEPTH + 1) for sub in SUBLAYERS for f in FREQUENCIES
     ]
+    assert {r["reading"] for r in rows} == {"park-kim"}
     # Schedule linear:2,0 of 2 epochs is 2,1,1,0: layer 1 never switched, the others did.
     modes = {r["layer"]: r["mode"] for r in rows}
     assert modes == {"1": "conv", "2": "attention", "3": "attention", "4": "attention"}
     assert all(float(r["delta_log_amplitude"]) == 0.0 for r in rows if r["frequency"] == "0.0000")
     assert all(math.isfinite(float(r["delta_log_amplitude"])) for r in rows)
     assert_png((tmp_path / "f" / "fourier.png").read_bytes())
-    # The validation split of the data the checkpoint recorded (431 digits -> 43), not of all 1,438 digits.
-    assert "43 validation images" in done.stdout
+    # The validation split of the data the checkpoint recorded (431 digits), not of all 1,438 digits.
+    recorded = make_splits(load_dataset("digits", tmp_path / "data"), fraction=0.3, seed=0)
+    assert len(recorded.val) < 100 and f"{len(recorded.val)} validation images" in done.stdout
+    assert "1 mixer" in done.stdout and "4 mlp" in done.stdout
 
 
 def test_fourier_of_a_stored_trial(
@@ -55,7 +63,7 @@ def test_fourier_of_a_stored_trial(
     code, out, err = run_main(args, monkeypatch, capsys)
     assert code == 0, err
     rows = read_csv(tmp_path / "fourier.csv")
-    assert len(rows) == TINY_DEPTH * len(FREQUENCIES)
+    assert len(rows) == TINY_DEPTH * len(SUBLAYERS) * len(FREQUENCIES)
     # The modes are those of the trial's schedule after the epochs it ran.
     attention = [trial.epochs_run - 1 >= e for e in trial.schedule]
     expected = {str(i): "attention" if a else "conv" for i, a in enumerate(attention, start=1)}

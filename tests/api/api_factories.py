@@ -5,10 +5,13 @@ from typing import Any
 
 from prs_search.api.settings import ApiSettings
 
+from prs_search.schemas import Confirmation
 from prs_search.store import BestScheduleRecord, ResultsStore, SearchRecord, TrialRecord
 
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+LOCAL_BASE_URL = "http://127.0.0.1"  # the Host header an API that answers loopback only accepts
+LOCAL_CLIENT = ("127.0.0.1", 50000)
 
 
 def api_settings(url: str, home: Path, **overrides: Any) -> ApiSettings:
@@ -73,9 +76,11 @@ class Rows:
         *,
         test_acc: float | None = None,
         pruned: int = 1,
+        confirmation: Confirmation | None = None,
         **search: Any,
     ) -> BestScheduleRecord:
-        """A finished search whose best trial has `schedule` and final `val_acc`, plus `pruned` others."""
+        """A finished search whose best trial has `schedule` and final `val_acc`, plus `pruned` others; with
+        `confirmation`, its answer is that re-evaluated choice (`trial_id` None: filled with the best's)."""
         record = self.search(dataset, num_samples, depth=len(schedule), **search)
         self.store.set_search_status(search_id=record.id, status="running")
         best = self.trial(record, schedule, [val_acc / 2, val_acc])
@@ -83,7 +88,9 @@ class Rows:
             self.trial(record, [record.epochs] * len(schedule), [val_acc / 3], state="PRUNED")
         if test_acc is not None:
             self.store.set_test_result(search_id=record.id, trial_id=best.id, test_acc=test_acc)
-        row = self.store.update_best_schedule(search_id=record.id)
+        if confirmation is not None and confirmation.trial_id is None and tuple(schedule) == confirmation.schedule:
+            confirmation = confirmation.model_copy(update={"trial_id": best.id})
+        row = self.store.update_best_schedule(search_id=record.id, confirmation=confirmation)
         assert row is not None
         self.store.set_search_status(search_id=record.id, status="finished")
         return row

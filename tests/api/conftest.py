@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_factories import Rows, api_settings
+from api_factories import LOCAL_BASE_URL, LOCAL_CLIENT, Rows, api_settings
 from fastapi.testclient import TestClient
 from prs_search.api.main import create_app
 
@@ -59,11 +59,13 @@ def rows(store: ResultsStore) -> Rows:
 
 @pytest.fixture
 def make_client(tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
-    """`make_client(url, **settings)`: a started TestClient for an app on that database."""
+    """`make_client(url, **settings)`: a started TestClient for an app on that database, calling from loopback."""
     clients: list[TestClient] = []
 
     def make(url: str, **overrides: Any) -> TestClient:
-        client = TestClient(create_app(api_settings(url, tmp_path / "home", **overrides)))
+        # As a client on this machine: an API without a token answers loopback only.
+        app = create_app(api_settings(url, tmp_path / "home", **overrides))
+        client = TestClient(app, base_url=LOCAL_BASE_URL, client=LOCAL_CLIENT)
         client.__enter__()
         clients.append(client)
         return client

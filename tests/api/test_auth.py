@@ -1,13 +1,14 @@
 """Writes need the bearer token; unsafe settings refuse to start."""
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from api_factories import AUTH, TOKEN, api_settings
 from fastapi.testclient import TestClient
 from prs_search.api.main import create_app
-from prs_search.api.settings import load_settings
+from prs_search.api.settings import LOOPBACK_HOSTS, load_settings
 
 from prs_search.errors import ConfigError
 
@@ -48,9 +49,15 @@ def test_auth_disabled_accepts_writes_without_token(sqlite_url: str, make_client
     assert client.get("/health").json()["writes"] == "open"
 
 
-def test_writes_without_token_refuse_to_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_without_a_token_the_api_is_read_only_and_explicit_writes_refuse_to_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.chdir(tmp_path)  # no .env file
     monkeypatch.setenv("PRS_HOME", str(tmp_path))
+    default = load_settings()  # nothing set: read-only, for this machine only
+    assert (default.writes_allowed, default.local_only, default.allowed_hosts()) == (False, True, LOOPBACK_HOSTS)
+    create_app()
+    monkeypatch.setenv("PRS_API_WRITES_ENABLED", "true")
     with pytest.raises(ConfigError, match="PRS_API_TOKEN is not set"):
         load_settings()
     with pytest.raises(ConfigError, match="PRS_API_TOKEN is not set"):
@@ -59,16 +66,45 @@ def test_writes_without_token_refuse_to_start(monkeypatch: pytest.MonkeyPatch, t
     with pytest.raises(ConfigError, match="at least 16 characters"):
         load_settings()
     monkeypatch.setenv("PRS_API_TOKEN", TOKEN)
-    assert load_settings().api_token is not None
+    assert load_settings().writes_allowed and not load_settings().local_only
     monkeypatch.delenv("PRS_API_TOKEN")
     monkeypatch.setenv("PRS_API_WRITES_ENABLED", "false")
-    assert load_settings().api_writes_enabled is False
+    assert (load_settings().writes_allowed, load_settings().local_only) == (False, False)  # reads for everyone
     monkeypatch.setenv("PRS_API_WRITES_ENABLED", "true")
     monkeypatch.setenv("PRS_API_AUTH_DISABLED", "true")
-    assert load_settings().api_auth_disabled is True
+    assert load_settings().api_auth_disabled and load_settings().local_only
     monkeypatch.setenv("PRS_API_RUNNER", "threads")
     with pytest.raises(ConfigError, match="PRS_API_RUNNER"):
         load_settings()
+
+
+def test_a_token_read_from_a_file_with_its_newline_matches(
+    sqlite_url: str, make_client: Callable[..., TestClient]
+) -> None:
+    client = make_client(sqlite_url, api_token=f"{TOKEN}\n")
+    assert client.post("/v1/searches", json=BODY, headers=AUTH).status_code == 202
+
+
+def test_the_placeholder_token_of_env_example_is_refused() -> None:
+    example = (Path(__file__).resolve().parents[2] / "deploy" / "env.example").read_text()
+    (placeholder,) = re.findall(r"^PRS_API_TOKEN=(.*)$", example, re.MULTILINE)
+    assert len(placeholder) >= 16  # long enough: the length check alone let it through
+    with pytest.raises(ConfigError, match="placeholder"):
+        load_settings(api_token=placeholder)
+
+
+def test_writes_without_a_token_answer_before_the_body_is_read(client: TestClient) -> None:
+    """The guard answers from the headers: the body below is never consumed."""
+    consumed: list[int] = []
+
+    def body() -> Iterator[bytes]:
+        for _ in range(3):
+            consumed.append(1)
+            yield b"x" * 1024
+
+    response = client.post("/v1/searches", content=body(), headers={"content-type": "application/json"})
+    assert response.status_code == 401 and response.json()["detail"].startswith("this request needs")
+    assert consumed == []
 
 
 def test_bad_database_url_refuses_to_start(tmp_path: Path) -> None:

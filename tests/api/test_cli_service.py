@@ -114,6 +114,38 @@ def test_serve_refuses_unsafe_settings(
     assert runner.invoke(cli, ["serve", "--read-only", "--host", "0.0.0.0"]).exit_code == 0
 
 
+def test_serve_without_a_token_starts_read_only_on_loopback(
+    cli: typer.Typer, monkeypatch: pytest.MonkeyPatch, sqlite_url: str, tmp_path: Path
+) -> None:
+    import uvicorn
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PRS_DATABASE_URL", sqlite_url)
+    seen = _capture_run(monkeypatch, uvicorn, "run")
+
+    local = runner.invoke(cli, ["serve"])
+    assert local.exit_code == 0, local.output
+    assert seen["kwargs"]["host"] == "127.0.0.1"
+    notes = [line for line in local.stderr.splitlines() if "read-only" in line]
+    assert len(notes) == 1 and "PRS_API_TOKEN" in notes[0]  # one line saying how to enable writes
+    seen.clear()
+    public = runner.invoke(cli, ["serve", "--host", "0.0.0.0"])
+    assert isinstance(public.exception, ConfigError) and "no PRS_API_TOKEN is set" in str(public.exception)
+    assert not seen
+
+
+def test_dashboard_beyond_loopback_warns_that_it_has_no_authentication(
+    cli: typer.Typer, monkeypatch: pytest.MonkeyPatch, sqlite_url: str
+) -> None:
+    import optuna_dashboard
+
+    _capture_run(monkeypatch, optuna_dashboard, "run_server")
+    local = runner.invoke(cli, ["dashboard", "--db", sqlite_url])
+    assert "no authentication" not in local.stderr
+    public = runner.invoke(cli, ["dashboard", "--db", sqlite_url, "--host", "0.0.0.0"])
+    assert public.exit_code == 0 and "has no authentication and can delete studies" in public.stderr
+
+
 def test_dashboard_serves_the_optuna_studies_of_the_database(
     cli: typer.Typer, monkeypatch: pytest.MonkeyPatch, sqlite_url: str
 ) -> None:

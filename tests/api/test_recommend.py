@@ -7,6 +7,7 @@ from api_factories import Rows
 
 from prs_search.errors import ConfigError, NotFoundError
 from prs_search.recommend import recommend
+from prs_search.schemas import Confirmation
 from prs_search.store import ResultsStore
 
 
@@ -26,6 +27,28 @@ def test_exact_size(store: ResultsStore, rows: Rows) -> None:
     )  # fmt: skip
     assert source.search_name == best.search_name
     assert answer.trials_backing == 4  # the best trial and 3 pruned ones
+
+
+def test_exact_size_of_a_re_evaluated_search_carries_its_confidence(store: ResultsStore, rows: Rows) -> None:
+    confirmation = Confirmation(
+        trial_id=None, schedule=(8, 6, 4, 2), seeds=3, val_acc=0.44, val_low=0.41, val_high=0.47,
+        baseline_schedule=(5, 3, 2, 0), advantage=0.03, advantage_low=0.01, advantage_high=0.05,
+    )  # fmt: skip
+    rows.finished("cifar100", 5000, [8, 6, 4, 2], 0.42, confirmation=confirmation)
+    rows.finished("cifar100", 20000, [4, 3, 1, 0], 0.55)
+
+    answer = recommend(store, "cifar100", num_samples=5000)
+    assert answer.val_acc == pytest.approx(0.44)  # the mean over seeds, not the single search trial's 0.42
+    c = answer.confidence
+    assert c is not None and c.seeds == 3 and (c.val_acc_low, c.val_acc_high) == (0.41, 0.47)
+    assert c.baseline_schedule == (5, 3, 2, 0) and c.advantage == 0.03 and c.significant
+    assert "3 seeds" in answer.confidence_note
+
+    unconfirmed = recommend(store, "cifar100", num_samples=20000)
+    assert unconfirmed.confidence is None and "did not re-evaluate" in unconfirmed.confidence_note
+    between = recommend(store, "cifar100", num_samples=10000)
+    assert between.method == "interpolated" and between.confidence is None
+    assert "no interval exists at 10000 images" in between.confidence_note
 
 
 def test_interpolated_in_log_size_with_rounding(store: ResultsStore, rows: Rows) -> None:

@@ -29,7 +29,7 @@ def test_health_with_the_database_unreachable_is_503_json(make_client: Callable[
     assert response.status_code == 503
     body = response.json()
     assert (body["status"], body["database"], body["backend"]) == ("unavailable", "unreachable", "postgresql")
-    assert "connection refused" in body["detail"] or "cannot reach" in body["detail"]
+    assert "database cannot be reached" in body["detail"]
     down = client.get("/v1/datasets")  # reads answer 503 JSON, with Retry-After
     assert down.status_code == 503 and "detail" in down.json() and down.headers["retry-after"] == "5"
 
@@ -263,7 +263,8 @@ def test_post_search_numbers_follow_json_schema(client: TestClient) -> None:
 
 def test_unknown_route_and_method_are_json(client: TestClient) -> None:
     assert client.get("/v2/nothing").json() == {"detail": "Not Found"}
-    assert client.delete("/v1/searches").status_code == 405
+    assert client.delete("/v1/searches").status_code == 401  # a write: the token is checked first
+    assert client.delete("/v1/searches", headers=AUTH).status_code == 405
 
 
 def test_openapi_documents_examples_and_errors(client: TestClient) -> None:
@@ -280,6 +281,14 @@ def test_openapi_documents_examples_and_errors(client: TestClient) -> None:
     components = schema["components"]["schemas"]
     assert components["RecommendationOut"]["examples"] and components["SearchCreate"]["examples"]
     assert "model_config" in components["SearchDetailOut"]["properties"]
+    # The recommendation says how sure it is; a search request can ask for the re-evaluation.
+    assert {"confidence", "confidence_note"} <= set(components["RecommendationOut"]["properties"])
+    assert {"seeds", "val_acc_low", "advantage", "advantage_low", "significant"} <= set(
+        components["Confidence"]["properties"]
+    )
+    assert {"confirm_top", "confirm_seeds", "searcher", "early_stopping"} <= set(
+        components["SearchCreate"]["properties"]
+    )
 
 
 @pytest.mark.parametrize("blank", [" ", "\u00a0", "\t x"])

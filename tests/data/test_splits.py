@@ -1,9 +1,12 @@
 """make_splits: the validation split comes out of the asked-for subset, never out of the test split."""
 
+import math
+
 import pytest
 import torch
 
 from prs_search.data import ImageData, RawDataset, make_splits
+from prs_search.data.splits import standard_error, validation_size
 from prs_search.errors import ConfigError
 
 
@@ -42,7 +45,7 @@ def test_splits_are_disjoint_and_come_from_the_right_place(raw: RawDataset) -> N
 
 def test_whole_train_split_when_no_size_given(raw: RawDataset) -> None:
     splits = make_splits(raw, seed=0)
-    assert splits.num_samples == 700 and len(splits.val) == 70
+    assert splits.num_samples == 700 and len(splits.val) == 140  # 20%: below the 500-image floor
     assert traced_ids(splits.train) | traced_ids(splits.val) == set(range(700))
     assert (splits.in_chans, splits.img_size, splits.num_classes, splits.hflip) == (1, 4, 7, True)
 
@@ -60,6 +63,33 @@ def test_stats_come_from_the_train_part(raw: RawDataset) -> None:
     pixels = splits.train.x.double() / 255
     assert splits.mean == pytest.approx([pixels.mean().item()], rel=1e-9)
     assert splits.std == pytest.approx([pixels.std(unbiased=False).item()], rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("num_samples", "val_fraction", "expected"),
+    [
+        (100, 0.1, 20),  # 20% of a small subset
+        (1438, 0.1, 288),  # all of digits: 288, not the 144 a plain 10% gives
+        (2500, 0.1, 500),
+        (4000, 0.1, 500),  # the 500-image floor
+        (50_000, 0.1, 5000),  # what is asked wins above the floor
+        (1000, 0.3, 300),
+    ],
+)
+def test_validation_size_rule(num_samples: int, val_fraction: float, expected: int) -> None:
+    assert validation_size(num_samples, val_fraction) == expected
+
+
+def test_validation_split_follows_the_rule(raw: RawDataset) -> None:
+    for size in (70, 210, 700):
+        splits = make_splits(raw, num_samples=size, seed=3)
+        assert len(splits.val) == validation_size(size)
+
+
+def test_standard_error_of_an_accuracy() -> None:
+    assert standard_error(0.9, 100) == pytest.approx(0.03)
+    assert standard_error(1.0, 500) == 0.0
+    assert math.isnan(standard_error(0.5, 0))
 
 
 @pytest.mark.parametrize("kwargs", [{"num_samples": 3}, {"fraction": 0.0}, {"val_fraction": 1.0}])

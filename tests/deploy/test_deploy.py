@@ -295,3 +295,58 @@ def test_docker_compose_config() -> None:
         capture_output=True, text=True, env=env, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+
+
+# -- safety of what the files tell people to run ----------------------------------------------------
+
+
+def documented_commands() -> Iterator[tuple[str, list[str]]]:
+    """(where, arguments) of every `prs-search` command the docs and the deploy files show or run."""
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for path in docs:
+        for block in re.findall(r"```(?:bash)?\n(.*?)```", path.read_text(), re.S):
+            for args in prs_commands(block.replace("\\\n", " ")):  # continuation lines joined
+                yield str(path.relative_to(ROOT)), args
+    for where, text in shell_snippets():
+        for args in prs_commands(text):
+            yield where, args
+    for args in prs_commands(one("RayJob")["spec"]["entrypoint"]):
+        yield "k8s RayJob", args
+    for line in compose_command_lines():
+        if line[0] == "prs-search":
+            yield "docker-compose.yml", line[1:]
+
+
+def test_no_command_puts_the_database_url_on_its_command_line() -> None:
+    """`--db URL` shows the password to anyone who runs `ps`: the files pass it in the environment."""
+    found = list(documented_commands())
+    assert len(found) > 10
+    for where, args in found:
+        assert "--db" not in args, (where, args)
+
+
+def test_optuna_dashboard_is_never_told_to_listen_beyond_loopback() -> None:
+    """It has no authentication and can delete studies."""
+    for where, args in documented_commands():
+        if args and args[0] == "dashboard" and where != "docker-compose.yml":
+            assert "0.0.0.0" not in args, where
+    texts = [ROOT / "README.md", DEPLOY / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for path in texts:
+        assert not re.search(r"dashboard[^\n`]*--host[ =]0\.0\.0\.0", path.read_text()), path
+    # Compose: inside its container it must listen on the container's interface, so it starts only on
+    # request and is published on the host's loopback only.
+    dashboard = compose()["services"]["dashboard"]
+    assert dashboard["profiles"] == ["dashboard"]
+    assert all(str(port).startswith("127.0.0.1:") for port in dashboard["ports"])
+
+
+def test_every_kubernetes_container_runs_unprivileged() -> None:
+    cluster = one("RayCluster")
+    groups = [cluster["spec"]["headGroupSpec"], *cluster["spec"]["workerGroupSpecs"]]
+    for group in groups:
+        pod = group["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False and context["capabilities"]["drop"] == ["ALL"]
+    assert "USER prs" in {f"{kind} {args}" for kind, args in dockerfile()}  # the image's user is that uid

@@ -19,7 +19,7 @@ from prs_search.store import ResultsStore, TrialRecord
 log = logging.getLogger(__name__)
 
 # SearchJob fields that `prs-search run` takes as options of the same name.
-_NOT_OPTIONS = {"database_url", "storage_path", "data_dir", "ray_address", "max_failures"}
+_NOT_OPTIONS = {"database_url", "storage_path", "data_dir", "ray_address", "max_failures", "origin", "parent_pid"}
 
 
 def run_args(request: SearchJob) -> list[str]:

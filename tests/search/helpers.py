@@ -35,6 +35,7 @@ TINY_SEARCH: dict[str, Any] = {
     "max_concurrent": 2,
     "grace_period": 1,
     "reduction_factor": 2,
+    "confirm_top": 0,  # the finalists' re-evaluation has its own tests (test_confirm.py)
 }
 
 

@@ -1,5 +1,7 @@
-"""Bad input to `prs-search run` / `trials`: exit code 2, exactly one line on stderr, no traceback, no Ray,
-no search row left behind, and quickly (the cases run two at a time, each one timed on its own)."""
+"""Bad input to `prs-search run` / `trials`: exit code 2, exactly one line on stderr (no traceback, no retry
+warnings), no Ray, no search row left behind. How fast they fail is measured in
+benchmarks/cli_fail_fast.py, not asserted here (a loaded machine is slow, not wrong); what is asserted is
+the order that makes it fast: a bad Ray address is refused before the dataset is even looked at."""
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -43,6 +45,12 @@ CASES = {
         ["run", *TINY, "--db", "postgresql+psycopg://postgres@127.0.0.1:1/x"], "cannot reach the database"
     ),
     "bad-ray-address": Case(["run", *TINY, "--ray-address", "127.0.0.1:1"], "Ray cluster at 127.0.0.1:1"),
+    # The address is checked before the data is loaded: a missing image folder is never reached.
+    "bad-ray-address-before-data": Case(
+        ["run", "--dataset", "imagefolder:/no/such/folder", "--budget", "2", "--ray-address", "127.0.0.1:1"],
+        "Ray cluster at 127.0.0.1:1",
+    ),
+    "name-of-digits": Case(["run", *TINY, "--name", "123"], "must not be all digits"),
     # Control for the space cases: a valid user file passes the space, data and database checks and
     # fails only at the next step, the unreachable Ray address.
     "good-space-then-bad-ray-address": Case(
@@ -91,7 +99,6 @@ def test_bad_input_is_one_line_and_exit_2(case_id: str, outcomes: dict[str, Outc
     assert result.stderr.strip() == lines[0]  # no blank lines or progress bar around it either
     assert lines[0].startswith("error: ")
     assert case.expected in lines[0]
-    assert result.seconds < 30, f"{case_id} took {result.seconds:.1f} s to fail"
 
 
 @pytest.mark.parametrize("case_id", [c for c in CASES if CASES[c].args[0] == "run"])

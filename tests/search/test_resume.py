@@ -24,6 +24,7 @@ RUN = [
     sys.executable, "-m", "prs_search", "run", "--dataset", "digits", "--fraction", "0.25",
     "--budget", str(BUDGET), "--epochs", str(EPOCHS), "--name", "killed", "--max-concurrent", "2",
     "--grace-period", str(EPOCHS),  # no ASHA stops: every trial must reach the last epoch
+    "--confirm-top", "0",  # resume is about the trials; the re-evaluation has its own tests
 ]  # fmt: skip
 
 
@@ -51,13 +52,6 @@ def _first_epoch_reported(ray_results: Path, experiments_before: set[Path], optu
         if lines and lines[0]["config"]["optuna_number"] == optuna_number:
             return int(lines[0]["epoch"])
     raise AssertionError(f"the resumed run never ran Optuna trial {optuna_number}")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'prs_search.db'}"
-    return str(request.getfixturevalue("postgres_url"))
 
 
 def test_kill_driver_then_resume(tmp_path: Path, database_url: str) -> None:

@@ -9,6 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from prs_search.recommend import recommend
 from prs_search.search import cluster, run_search
 from prs_search.store import ResultsStore
 
@@ -99,6 +100,23 @@ def test_cli_lists_the_search_and_its_trials(sqlite_search: FinishedSearch, tmp_
         assert len(states) == SQLITE_BUDGET
         # Best first: the COMPLETE trials, by validation accuracy, come before the PRUNED ones.
         assert [("COMPLETE" in x) for x in states] == sorted(("COMPLETE" in x for x in states), reverse=True)
+
+
+def test_without_re_evaluation_the_best_trial_is_the_answer(sqlite_search: FinishedSearch) -> None:
+    """--confirm-top 0 (these searches): no re-evaluation runs, the best trial is stored without an interval,
+    and the recommendation says that no interval exists."""
+    with ResultsStore(sqlite_search.url, migrate=False) as store:
+        search = store.get_search(name_or_id=sqlite_search.name)
+        assert search is not None and search.confirm_top == 0
+        assert search.val_size is not None and search.val_size >= 0.2 * search.num_samples - 1  # the 20% floor
+        assert store.confirmation_runs(search_id=search.id) == []
+        best = store.best_trial(search_id=search.id)
+        (row,) = store.best_schedules(dataset="digits")
+        assert best is not None and row.trial_id == best.id and row.seeds is None and row.val_low is None
+        answer = recommend(store, "digits", num_samples=search.num_samples)
+    assert answer.confidence is None and "did not re-evaluate" in answer.confidence_note
+    study = optuna.load_study(study_name=search.study_name, storage=sqlite_search.url)
+    assert "prs_confirmation" not in study.user_attrs
 
 
 @pytest.mark.postgres

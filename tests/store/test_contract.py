@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from prs_search.errors import ConfigError
+from prs_search.schemas import Confirmation
 from prs_search.store import ResultsStore, SearchRecord, SearchStatus, TrialState
 from prs_search.store.models import BestSchedule, EpochMetric, Search, Trial, utcnow
 
@@ -275,6 +276,47 @@ class TestResultsStoreContract:
         ]
         assert store.best_schedules(dataset="cifar10") == []
         assert len(store.best_schedules(dataset="cifar100")) == 2
+
+    def test_confirmation_runs_and_a_confirmed_best_schedule(
+        self, store: ResultsStore, new_search: NewSearch, run_trial: RunTrial
+    ) -> None:
+        search = new_search("a", val_size=500, searcher="tpe", early_stopping=True, confirm_top=3, confirm_seeds=2)
+        assert (search.val_size, search.searcher, search.confirm_top, search.confirm_seeds) == (500, "tpe", 3, 2)
+        trial = run_trial(search.id, "7", [0.8], schedule=(3, 2, 1, 0))
+        common = {"search_id": search.id, "params": {"lr": 0.003}, "epochs_run": 10, "seconds": 2.0}
+        first = store.add_confirmation_run(
+            candidate="7", role="finalist", source_trial_id=trial, schedule=(3, 2, 1, 0), seed=0, reused=True,
+            state="COMPLETE", val_acc=0.8, checkpoint_path="/ckpt/7", **common,
+        )  # fmt: skip
+        again = store.add_confirmation_run(  # a repeated write keeps the first row
+            candidate="7", role="finalist", source_trial_id=trial, schedule=(3, 2, 1, 0), seed=0, reused=False,
+            state="FAIL", val_acc=None, **common,
+        )  # fmt: skip
+        assert again == first and again.reused and again.val_acc == 0.8
+        store.add_confirmation_run(
+            candidate="prs", role="baseline", source_trial_id=None, schedule=(5, 3, 2, 0), seed=1, reused=False,
+            state="FAIL", val_acc=None, error="diverged", **common,
+        )  # fmt: skip
+        runs = store.confirmation_runs(search_id=search.id)
+        assert [(r.candidate, r.seed, r.state) for r in runs] == [("7", 0, "COMPLETE"), ("prs", 1, "FAIL")]
+        assert store.confirmation_runs(search_id=search.id + 1) == []
+        with pytest.raises(ConfigError, match="role"):
+            store.add_confirmation_run(
+                candidate="x", role="judge", source_trial_id=None, schedule=(1,), seed=0, reused=False,  # type: ignore[arg-type]
+                state="COMPLETE", val_acc=0.5, **common,
+            )  # fmt: skip
+
+        # The PRS default won (no search trial ran it to the end): a best schedule without a trial.
+        choice = Confirmation(
+            trial_id=None, schedule=(5, 3, 2, 0), seeds=3, val_acc=0.84, val_low=0.80, val_high=0.88,
+            baseline_schedule=(5, 3, 2, 0), advantage=0.0, advantage_low=0.0, advantage_high=0.0,
+        )  # fmt: skip
+        store.set_test_result(search_id=search.id, trial_id=None, test_acc=0.81)
+        row = store.update_best_schedule(search_id=search.id, confirmation=choice)
+        assert row is not None and row.trial_id is None and row.schedule == (5, 3, 2, 0)
+        assert (row.seeds, row.val_acc, row.val_low, row.val_high, row.test_acc) == (3, 0.84, 0.80, 0.88, 0.81)
+        plain = store.update_best_schedule(search_id=search.id)  # without a confirmation: its best trial, no interval
+        assert plain is not None and plain.trial_id == trial and plain.seeds is None and plain.val_low is None
 
     def test_set_test_result(self, store: ResultsStore, new_search: NewSearch, run_trial: RunTrial) -> None:
         a = new_search("a")

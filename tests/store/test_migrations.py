@@ -7,6 +7,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from prs_search.errors import ConfigError, StoreError
 from prs_search.store import ResultsStore, current_revision, downgrade, head_revision, make_engine, upgrade
@@ -14,7 +15,8 @@ from prs_search.store.migrations import VERSION_TABLE
 from prs_search.store.models import Base
 
 OUR_TABLES = {
-    "prs_searches", "prs_trials", "prs_epoch_metrics", "prs_best_schedules", "prs_study_runs", VERSION_TABLE,
+    "prs_searches", "prs_trials", "prs_epoch_metrics", "prs_best_schedules", "prs_study_runs", "prs_confirmation_runs",
+    "prs_driver_leases", "prs_dataset_versions", VERSION_TABLE,
 }  # fmt: skip
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -217,8 +219,12 @@ def test_upgrade_from_0001_keeps_the_data_and_adds_study_runs(empty_url: str) ->
         assert len(store.study_runs(dataset="digits")) == 1
     downgrade(empty_url, "0001")
     assert "prs_study_runs" not in table_names(empty_url)
-    with ResultsStore(empty_url, migrate=False) as store:
-        assert store.get_search(name_or_id="old") is not None
+    engine = make_engine(empty_url)
+    try:
+        with engine.connect() as conn:  # the search stays; this version's models no longer fit the table
+            assert conn.execute(text("SELECT name FROM prs_searches")).scalars().all() == ["old"]
+    finally:
+        engine.dispose()
 
 
 def test_upgrade_from_0003_keeps_the_epochs_and_adds_their_layer_stats(empty_url: str) -> None:
@@ -247,6 +253,67 @@ def test_upgrade_from_0003_keeps_the_epochs_and_adds_their_layer_stats(empty_url
             ]
     finally:
         engine.dispose()
+
+
+def test_upgrade_from_0004_adds_driver_leases_versions_and_the_cancelled_status(empty_url: str) -> None:
+    """A database of revision 0004 gains the driver leases, the dataset versions and the status `cancelled`
+    (the CHECK constraint admits it); its searches stay. Downgrading turns a cancelled search interrupted."""
+    upgrade(empty_url, "0004")
+    write_raw(empty_url, OLD_SEARCH, OLD_TRIAL)
+    with ResultsStore(empty_url) as store:  # opening it upgrades it
+        assert current_revision(empty_url) == head_revision()
+        old = store.get_search(name_or_id="old")
+        assert old is not None and old.status == "finished"
+        assert store.dataset_version(dataset="digits") == 0  # rows written before 0005 bumped nothing
+        running = store.create_search(
+            name="new", dataset="digits", num_samples=100, fraction=None, space="free", space_config={}, budget=1,
+            epochs=1, model="tiny", model_config={}, stem="conv", seed=0, study_name="new",
+        )  # fmt: skip
+        assert store.dataset_version(dataset="digits") == 1
+        lease = store.acquire_driver(search_id=running.id, origin="cli", ttl_s=60)
+        assert lease.alive and store.live_drivers(ttl_s=60) == [lease]
+        store.release_driver(search_id=running.id, holder=lease.holder)
+        assert store.cancel_search(search_id=running.id, ttl_s=60).status == "cancelled"
+    downgrade(empty_url, "0004")
+    assert not {"prs_driver_leases", "prs_dataset_versions"} & table_names(empty_url)
+    engine = make_engine(empty_url)
+    try:
+        with engine.connect() as conn:
+            statuses = dict(conn.execute(text("SELECT name, status FROM prs_searches")).tuples().all())
+        assert statuses == {"old": "finished", "new": "interrupted"}
+        with pytest.raises(IntegrityError), engine.begin() as conn:  # 0004's constraint: no `cancelled`
+            conn.execute(text("UPDATE prs_searches SET status = 'cancelled'"))
+    finally:
+        engine.dispose()
+
+
+OLD_BEST = (
+    "INSERT INTO prs_best_schedules (dataset, num_samples, search_id, trial_id, schedule, epochs, model, stem, val_acc,"
+    " updated_at) SELECT 'digits', 100, search_id, id, '[1, 0]', 1, 'tiny', 'conv', 0.5, :t FROM prs_trials"
+)
+
+
+def test_upgrade_from_0005_adds_the_re_evaluation_and_keeps_best_schedules(empty_url: str) -> None:
+    """A database of revision 0005 gains `prs_confirmation_runs`, the best schedules' interval columns (NULL
+    for the old ones: not re-evaluated) and a nullable best-schedule trial; its rows stay."""
+    upgrade(empty_url, "0005")
+    write_raw(empty_url, OLD_SEARCH, OLD_TRIAL, OLD_BEST)
+    with ResultsStore(empty_url) as store:
+        assert current_revision(empty_url) == head_revision()
+        old = store.get_search(name_or_id="old")
+        assert old is not None and old.val_size is None and old.searcher is None
+        (best,) = store.best_schedules(dataset="digits")
+        assert (best.schedule, best.val_acc, best.seeds, best.advantage) == ((1, 0), 0.5, None, None)
+        assert store.confirmation_runs(search_id=old.id) == []
+        run = store.add_confirmation_run(
+            search_id=old.id, candidate="prs", role="baseline", source_trial_id=None, schedule=(1, 0), params={},
+            seed=1, reused=False, state="COMPLETE", val_acc=0.6, epochs_run=1, seconds=1.0,
+        )  # fmt: skip
+        assert run.val_acc == 0.6
+    downgrade(empty_url, "0005")
+    assert "prs_confirmation_runs" not in table_names(empty_url)
+    upgrade(empty_url)
+    assert current_revision(empty_url) == head_revision()
 
 
 @pytest.mark.parametrize("revision", ["9999", "nonsense"])

@@ -1,0 +1,64 @@
+"""The store's side of the finalists' re-evaluation: one row per (search, candidate, seed).
+
+A mixin of `ResultsStore` (its `_read` / `_write` transactions), kept apart so that the store's main
+module stays one screenful per concern.
+"""
+
+from collections.abc import Callable
+from typing import Literal, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from prs_search.errors import checked
+from prs_search.schemas import ConfirmationRunRecord, Finite, JsonObject, NonNegative, Seconds, ShortText, SwitchEpochs
+from prs_search.store import queries
+from prs_search.store.models import ConfirmationRun
+
+T = TypeVar("T")
+
+
+class ConfirmationsMixin:
+    """`add_confirmation_run` and `confirmation_runs` for `ResultsStore`."""
+
+    def _read(self, work: Callable[[Session], T]) -> T:
+        raise NotImplementedError
+
+    def _write(self, work: Callable[[Session], T], *, conflict: str | None = None) -> T:
+        raise NotImplementedError
+
+    @checked
+    def add_confirmation_run(
+        self, *, search_id: int, candidate: ShortText, role: Literal["finalist", "baseline"],
+        source_trial_id: int | None, schedule: SwitchEpochs, params: JsonObject, seed: NonNegative, reused: bool,
+        state: Literal["COMPLETE", "FAIL"], val_acc: Finite | None, epochs_run: NonNegative, seconds: Seconds,
+        checkpoint_path: str | None = None, error: str | None = None,
+    ) -> ConfirmationRunRecord:  # fmt: skip
+        """Record one re-evaluation run; a run already stored for (candidate, seed) is kept and returned
+        (a resumed re-evaluation, or a driver that repeats itself, changes nothing)."""
+
+        def work(session: Session) -> ConfirmationRunRecord:
+            queries.require_search(session, search_id)
+            values = {
+                "search_id": search_id, "candidate": candidate, "role": role, "source_trial_id": source_trial_id,
+                "schedule": list(schedule), "params": params, "seed": seed, "reused": reused, "state": state,
+                "val_acc": val_acc, "epochs_run": epochs_run, "seconds": seconds, "checkpoint_path": checkpoint_path,
+                "error": error,
+            }  # fmt: skip
+            queries.upsert(session, ConfirmationRun, values, conflict=("search_id", "candidate", "seed"), update=None)
+            stmt = select(ConfirmationRun).where(
+                ConfirmationRun.search_id == search_id, ConfirmationRun.candidate == candidate,
+                ConfirmationRun.seed == seed,
+            )  # fmt: skip
+            return ConfirmationRunRecord.model_validate(session.scalars(stmt).one())
+
+        return self._write(work)
+
+    @checked
+    def confirmation_runs(self, *, search_id: int) -> list[ConfirmationRunRecord]:
+        """A search's re-evaluation runs, by candidate then seed (empty when it had none)."""
+        return self._read(
+            lambda session: [
+                ConfirmationRunRecord.model_validate(r) for r in ConfirmationRun.for_search(session, search_id)
+            ]
+        )
