@@ -211,13 +211,15 @@ def _interval(rec: "BestScheduleRecord") -> str:
 
 
 def _advantage_line(rec: "BestScheduleRecord") -> str:
+    from prs_search.stats import Interval
+
     prs = ",".join(map(str, rec.baseline_schedule or ()))
     if rec.advantage is None:
         return f"{prs}: -"
     if rec.advantage_low is None or rec.advantage_high is None:
         return f"{prs}: {rec.advantage:+.4f} (one seed, no interval)"
-    significant = rec.advantage_low > 0 or rec.advantage_high < 0
-    verdict = "the interval excludes 0" if significant else "within the seeds' noise"
+    advantage = Interval(rec.advantage, rec.advantage_low, rec.advantage_high, rec.seeds or 0)
+    verdict = "the interval excludes 0" if advantage.excludes_zero else "within the seeds' noise"
     return f"{prs}: {rec.advantage:+.4f} [{rec.advantage_low:+.4f}, {rec.advantage_high:+.4f}], {verdict}"
 
 
@@ -267,8 +269,7 @@ def _confirmation_table(runs: "list[ConfirmationRunRecord]", store: "ResultsStor
     """One row per candidate: its validation accuracy at every seed, the mean and its interval."""
     from prs_search.stats import accuracy_interval
 
-    chosen = next((b for b in store.best_schedules(dataset=search.dataset)
-                   if b.num_samples == search.num_samples and b.search_id == search.id), None)  # fmt: skip
+    chosen = next(iter(store.best_schedules(search_id=search.id)), None)
     seeds = sorted({r.seed for r in runs})
     table = Table("candidate", "schedule", *(f"seed {s}" for s in seeds), "mean [95%]",
                   title="re-evaluation of the finalists (r: the search trial's own run)")  # fmt: skip

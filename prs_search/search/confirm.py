@@ -20,7 +20,7 @@ the study's user attributes only (optuna-dashboard shows them), so TPE's observa
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -34,7 +34,7 @@ from prs_search.schedule import Schedule
 from prs_search.schemas import Confirmation, ConfirmationRunRecord, SearchJob, TrialRecord, TrialState
 from prs_search.search.outcome import METRIC
 from prs_search.search.trainable import run_trial
-from prs_search.stats import Interval, accuracy_interval, paired_difference
+from prs_search.stats import accuracy_interval, paired_difference
 from prs_search.store import ResultsStore, SearchRecord
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,9 @@ class Candidate:
     trial: TrialRecord | None  # the search trial it re-evaluates, finished at the search's seed
 
 
-def candidates(store: ResultsStore, search: SearchRecord, top: int, depth: int) -> list[Candidate]:
-    """The `top` best COMPLETE trials with distinct (schedule, hyper-parameters), then the PRS default."""
+def candidates(store: ResultsStore, search: SearchRecord, top: int, depth: int) -> tuple[list[Candidate], str]:
+    """The `top` best COMPLETE trials with distinct (schedule, hyper-parameters), then the PRS default; and
+    the key of the candidate that is the PRS default (a finalist, or the one added)."""
     complete, _ = store.list_trials(search_id=search.id, state=TrialState.COMPLETE, limit=1000)
     ranked = sorted(
         (t for t in complete if t.val_acc is not None and t.epochs_run >= search.epochs),
@@ -68,20 +69,14 @@ def candidates(store: ResultsStore, search: SearchRecord, top: int, depth: int) 
         if all((trial.schedule, trial.params) != (c.schedule, c.params) for c in finalists):
             finalists.append(Candidate(trial.trial_key, "finalist", trial.schedule, dict(trial.params), trial))
     if not finalists:
-        return []
+        return [], BASELINE_KEY
     prs = Schedule.prs(depth, search.epochs).switch_epochs
     params = finalists[0].params
-    if any((c.schedule, c.params) == (prs, params) for c in finalists):
-        return finalists  # the PRS default is a finalist already: it is its own baseline
+    own = next((c.key for c in finalists if (c.schedule, c.params) == (prs, params)), None)
+    if own is not None:
+        return finalists, own  # the PRS default is a finalist already: it is its own baseline
     done = next((t for t in ranked if (t.schedule, dict(t.params)) == (prs, params)), None)
-    return [*finalists, Candidate(BASELINE_KEY, "baseline", prs, params, done)]
-
-
-def baseline_key(found: Sequence[Candidate], depth: int, epochs: int) -> str:
-    """The key of the candidate that is the PRS default (a finalist or the added baseline)."""
-    prs = Schedule.prs(depth, epochs).switch_epochs
-    params = found[0].params
-    return next(c.key for c in found if (c.schedule, c.params) == (prs, params))
+    return [*finalists, Candidate(BASELINE_KEY, "baseline", prs, params, done)], BASELINE_KEY
 
 
 def confirm(
@@ -89,7 +84,7 @@ def confirm(
 ) -> Confirmation | None:
     """Retrain the finalists and the PRS default with `request.confirm_seeds` more seeds, store every run,
     and conclude; None when there is nothing to re-evaluate (no complete trial)."""
-    found = candidates(store, search, request.confirm_top, depth)
+    found, baseline = candidates(store, search, request.confirm_top, depth)
     if not found:
         log.warning("search %s has no complete trial: no finalist to re-evaluate", search.name)
         return None
@@ -100,7 +95,7 @@ def confirm(
     if todo:
         log.info("re-evaluating %d finalist(s) and the PRS default: %d runs", len(found), len(todo))
         _run(request, store, search, splits, base, todo)
-    return conclude(store, search, found, seeds, baseline_key(found, depth, search.epochs))
+    return conclude(store, search, found, seeds, baseline)
 
 
 def _record_reused(store: ResultsStore, search: SearchRecord, found: list[Candidate]) -> None:
@@ -212,9 +207,5 @@ def mark_study(storage: optuna.storages.BaseStorage, search: SearchRecord, runs:
         entry["val_acc"][str(r.seed)] = r.val_acc
     for entry in per_candidate.values():
         values = [v for v in entry["val_acc"].values() if v is not None]
-        entry["mean"] = _plain(accuracy_interval(values)) if values else None
+        entry["mean"] = asdict(accuracy_interval(values)) if values else None
     study.set_user_attr(STUDY_ATTR, {"candidates": per_candidate, "recommended": choice.model_dump(mode="json")})
-
-
-def _plain(interval: Interval) -> dict[str, Any]:
-    return {"mean": interval.mean, "low": interval.low, "high": interval.high, "n": interval.n}

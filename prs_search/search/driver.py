@@ -286,12 +286,11 @@ def _final_evaluation(store: ResultsStore, search: SearchRecord, splits: Splits,
 def _summary(store: ResultsStore, search: SearchRecord, started: float) -> SearchSummary:
     best = store.best_trial(search_id=search.id)
     counts = {str(k): v for k, v in store.trial_counts(search_id=search.id).items()}
-    stored = [b for b in store.best_schedules(dataset=search.dataset) if b.num_samples == search.num_samples]
     return SearchSummary(
         search=search, counts=counts, best_schedule=list(best.schedule) if best else None,
         best_val_acc=best.val_acc if best else None, test_acc=search.test_acc,
         seconds=time.monotonic() - started,
-        recommended=next((b for b in stored if b.search_id == search.id), None),
+        recommended=next(iter(store.best_schedules(search_id=search.id)), None),
     )  # fmt: skip
 
 

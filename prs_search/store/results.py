@@ -464,13 +464,16 @@ class ResultsStore(ConfirmationsMixin, LeasesMixin):
         return self._write(work)
 
     @checked
-    def best_schedules(self, *, dataset: str | None = None) -> list[BestScheduleRecord]:
-        """Best schedules by dataset, then size (ascending)."""
+    def best_schedules(self, *, dataset: str | None = None, search_id: int | None = None) -> list[BestScheduleRecord]:
+        """Best schedules by dataset, then size (ascending); with `search_id`, the one that search stands
+        behind (none when another search's answer holds its size)."""
 
         def work(session: Session) -> list[BestScheduleRecord]:
             stmt = select(BestSchedule).options(joinedload(BestSchedule.search))
             if dataset is not None:
                 stmt = stmt.where(BestSchedule.dataset == dataset)
+            if search_id is not None:
+                stmt = stmt.where(BestSchedule.search_id == search_id)
             stmt = stmt.order_by(BestSchedule.dataset, BestSchedule.num_samples)
             return [BestScheduleRecord.model_validate(row) for row in session.scalars(stmt)]
 

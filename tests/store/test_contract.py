@@ -276,6 +276,9 @@ class TestResultsStoreContract:
         ]
         assert store.best_schedules(dataset="cifar10") == []
         assert len(store.best_schedules(dataset="cifar100")) == 2
+        # the answer a search stands behind: b's for its size; none for a, whose row b replaced
+        assert [r.num_samples for r in store.best_schedules(search_id=b.id)] == [5000]
+        assert store.best_schedules(search_id=a.id) == []
 
     def test_confirmation_runs_and_a_confirmed_best_schedule(
         self, store: ResultsStore, new_search: NewSearch, run_trial: RunTrial
