@@ -13,6 +13,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from prs_search.search.stored import load_trial_state
 from prs_search.store import ResultsStore
 
 pytestmark = pytest.mark.slow
@@ -28,8 +29,12 @@ RUN = [
 ]  # fmt: skip
 
 
-def _wait_for_mid_search(store: ResultsStore, driver: subprocess.Popen[bytes], timeout: float = 240) -> int:
-    """Block until >= 1 trial finished and another has a checkpointed epoch but is still running."""
+def _wait_for_mid_search(store: ResultsStore, driver: subprocess.Popen[bytes], timeout: float = 240) -> None:
+    """Block until >= 1 trial finished and another has a checkpointed epoch and two still to train.
+
+    Two epochs to go, not one: the kill comes a poll later, and a trial one epoch from the end
+    can finish in that gap (seen on a loaded CI machine), leaving nothing to continue.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert driver.poll() is None, "the search ended before it could be interrupted"
@@ -37,11 +42,23 @@ def _wait_for_mid_search(store: ResultsStore, driver: subprocess.Popen[bytes], t
         if search is not None:
             rows, _ = store.list_trials(search_id=search.id)
             finished = [t for t in rows if t.state != "RUNNING"]
-            in_flight = [t for t in rows if t.state == "RUNNING" and t.epochs_run >= 1 and t.checkpoint_path]
+            in_flight = [
+                t for t in rows if t.state == "RUNNING" and 1 <= t.epochs_run <= EPOCHS - 2 and t.checkpoint_path
+            ]
             if finished and in_flight:
-                return in_flight[0].optuna_number or 0
-        time.sleep(0.5)
+                return
+        time.sleep(0.2)  # an epoch here can be under a second
     raise AssertionError("the search never reached a mid-search state")
+
+
+def _interrupted(store: ResultsStore, study_name: str, search_id: int) -> tuple[int, int]:
+    """After the kill (the store no longer moves): an unfinished trial with a checkpoint, and its epochs."""
+    study = optuna.load_study(study_name=study_name, storage=store.url)
+    for trial in study.get_trials(deepcopy=False):
+        row = store.find_trial(search_id=search_id, trial_key=str(trial.number))
+        if not trial.state.is_finished() and row is not None and row.checkpoint_path:
+            return trial.number, len(load_trial_state(row.checkpoint_path)["history"])
+    raise AssertionError("the kill left no unfinished trial with a checkpoint")
 
 
 def _first_epoch_reported(ray_results: Path, experiments_before: set[Path], optuna_number: int) -> int:
@@ -61,15 +78,13 @@ def test_kill_driver_then_resume(tmp_path: Path, database_url: str) -> None:
     log = (tmp_path / "first.log").open("wb")
     driver = subprocess.Popen(run, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        interrupted = _wait_for_mid_search(store, driver)
-        epochs_at_kill = store.find_trial(
-            search_id=store.get_search(name_or_id="killed").id, trial_key=str(interrupted)
-        ).epochs_run
+        _wait_for_mid_search(store, driver)
         driver.send_signal(signal.SIGKILL)
     finally:
         driver.wait(timeout=30)
     search = store.get_search(name_or_id="killed")
     assert search is not None and search.status == "running"
+    interrupted, epochs_at_kill = _interrupted(store, search.study_name, search.id)
     counts = {state.value: n for state, n in store.trial_counts(search_id=search.id).items()}
     logger.info("driver killed with trials %s; trial %d had %d epochs", counts, interrupted, epochs_at_kill)
     experiments_before = set((tmp_path / "ray_results").iterdir())
