@@ -1,4 +1,5 @@
-"""What every test folder shares: throw-away PostgreSQL databases, and Hypothesis's CI profile.
+"""What every test folder shares: one torch thread, throw-away PostgreSQL databases, and Hypothesis's
+profiles.
 
 The server: `PRS_TEST_POSTGRES_URL`, else postgres@127.0.0.1:5432/test. Databases `prs_test_<uuid>`
 are created through an AUTOCOMMIT admin connection and dropped afterwards. An unreachable server skips
@@ -10,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import torch
 from hypothesis import settings
 from sqlalchemy import URL, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
@@ -22,9 +24,21 @@ DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 # In CI the property-based tests (the API fuzzer among them) draw the same examples on every run, so a
 # red CI means the change broke something; on developers' machines they keep exploring new inputs.
-settings.register_profile("ci", derandomize=True)
-if os.environ.get("CI"):
-    settings.load_profile("ci")
+# No per-example deadline in either: it is a wall-clock assertion, which a loaded machine fails.
+settings.register_profile("dev", deadline=None)
+settings.register_profile("ci", derandomize=True, deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread() -> Iterator[None]:
+    """One intra-op thread in every test: on small shared CPUs it is faster than oversubscription, and the
+    tests compute as the `prs-search` subprocesses they start (OMP_NUM_THREADS=1) do, so both sum in one
+    order and agree exactly."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 class PostgresDatabase:

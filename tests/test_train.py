@@ -4,7 +4,7 @@ divergence ends a trial cleanly, and the test split is only touched when asked f
 import dataclasses
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,14 +18,6 @@ from prs_search.schedule import Schedule
 from prs_search.train import EpochResult, TrainConfig, build_model, train
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small shared CPUs: oversubscription costs more than it gains
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,7 @@ from prs_search.search.searcher import PRSOptunaSearch, Replay
 from prs_search.search.spaces import SearchSpace, load_space
 from prs_search.search.stored import load_run_model, load_trial_model
 from prs_search.search.trainable import run_trial
+from prs_search.settings import get_settings
 from prs_search.store import BestScheduleRecord, ResultsStore, SearchRecord
 from prs_search.store.db import PATIENT_RETRIES
 from prs_search.train import TrainConfig, build_model, default_device, evaluate
@@ -69,6 +70,8 @@ def run_search(request: SearchJob, on_progress: Callable[[SearchProgress], None]
     if existing is not None and existing.status == SearchStatus.FINISHED:
         log.info("search %s is already finished", existing.name)
         return _summary(store, existing, started)
+    if existing is not None:  # a search another driver runs: refused in a second, before Ray starts
+        store.refuse_if_driven(search_id=existing.id, ttl_s=get_settings().driver_lease_ttl_s)
     # Ray before the search row: a bad address must not leave a search behind that never ran.
     cluster.connect(request.ray_address)
     search = _open_search(store, request, space, splits, model_config)

@@ -116,7 +116,8 @@ def _mark_cancelled(session: Session, search: Search) -> None:
 
 
 class LeasesMixin:
-    """`acquire_driver`, `heartbeat_driver`, `release_driver`, `live_drivers` and `cancel_search`."""
+    """`acquire_driver`, `refuse_if_driven`, `heartbeat_driver`, `release_driver`, `live_drivers` and
+    `cancel_search`."""
 
     def _read(self, work: Callable[[Session], T]) -> T:
         raise NotImplementedError
@@ -155,6 +156,18 @@ class LeasesMixin:
 
         # Two drivers that both found the row free: the primary key lets one in.
         return self._write(work, conflict=f"search {search_id} is being run by another driver")
+
+    @checked
+    def refuse_if_driven(self, *, search_id: int, ttl_s: TimeToLive) -> None:
+        """`ConflictError` now if a live driver holds search `search_id`: a second driver says so before it
+        spends seconds starting Ray. Only a fast answer: `acquire_driver` is what enforces one driver."""
+
+        def work(session: Session) -> None:
+            row = session.get(DriverLease, search_id)
+            if row is not None and holder_alive(row, _now(session), ttl_s):
+                raise ConflictError(_describe(row, queries.require_search(session, search_id)))
+
+        self._read(work)
 
     @checked
     def heartbeat_driver(self, *, search_id: int, holder: str, ttl_s: TimeToLive) -> DriverRecord | None:

@@ -3,25 +3,14 @@ report, study and `analyze fourier --search` tests, and one real `prs-search tra
 
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from search.helpers import CLI, FinishedSearch, cli_env, tiny_request
 
 from prs_search.search import cluster, run_search
 
 TRAIN_ARGS = ["--dataset", "digits", "--fraction", "0.3", "--epochs", "2", "--schedule", "linear:2,0"]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _one_thread() -> Iterator[None]:
-    """The test machines are small and shared: one intra-op thread is faster there than oversubscription."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -39,7 +39,12 @@ def test_a_held_lease_keeps_a_second_driver_out_and_is_released(
         assert lease.stopped is None and not lease.stopper.stop_all()
         with pytest.raises(ConflictError, match="being run by another driver"):
             store.acquire_driver(search_id=search.id, origin="cli", ttl_s=60)
+        with pytest.raises(
+            ConflictError, match=rf"search 'leased' is being run by another driver \(pid {os.getpid()} "
+        ):
+            store.refuse_if_driven(search_id=search.id, ttl_s=60)  # the fast answer, before Ray starts
     assert store.live_drivers(ttl_s=60) == []
+    store.refuse_if_driven(search_id=search.id, ttl_s=60)  # released: no refusal
 
 
 def test_a_cancel_stops_the_experiment(store: ResultsStore, search: SearchRecord, tmp_path: Path) -> None:
