@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from prs_search.recommend import Provenance, Recommendation
 from prs_search.schemas import (
     DatasetSummary,
+    DriverPublic,
     EpochPublic,
     SearchDetail,
     SearchPublic,
@@ -188,6 +189,10 @@ class SearchOut(SearchPublic):
     pass
 
 
+class DriverOut(DriverPublic):
+    pass
+
+
 _SEARCH_EXAMPLE: dict[str, JsonValue] = {
     "id": 3, "name": "cifar100-5000", "dataset": "cifar100", "num_samples": 5000, "fraction": 0.1,
     "space": "monotone", "budget": 50, "epochs": 10, "model": "tiny", "stem": "conv", "seed": 0,
@@ -210,6 +215,10 @@ class SearchDetailOut(SearchDetail):
     trials_finished: int = Field(description="COMPLETE + PRUNED + FAIL.")
     progress: float = Field(description="trials_finished / budget, in [0, 1].")
     best_trial: TrialOut | None = Field(description="The COMPLETE trial with the best final val_acc so far.")
+    driver: DriverOut | None = Field(
+        description="The process running the search (null: none holds it). A `running` search whose driver is "
+        "not `alive` was killed: `prs-search run --name NAME --resume` continues it."
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -217,7 +226,9 @@ class SearchDetailOut(SearchDetail):
                 {**_SEARCH_EXAMPLE, "space_config": {"name": "monotone", "schedule": "monotone"},
                  "model_config": {"preset": "tiny", "depth": 7}, "ray_address": None,
                  "trial_counts": {"RUNNING": 2, "COMPLETE": 1, "PRUNED": 4, "FAIL": 0}, "trials_finished": 5,
-                 "progress": 0.1, "best_trial": _TRIAL_EXAMPLE}
+                 "progress": 0.1, "best_trial": _TRIAL_EXAMPLE,
+                 "driver": {"host": "node-1/4f1c.../4026531836", "pid": 4242, "origin": "cli", "acquired_at": _STAMP,
+                            "heartbeat_at": _STAMP, "cancel_requested_at": None, "alive": True}}
             ]
         },
     )  # fmt: skip

@@ -20,6 +20,7 @@ from .paths import checked_dataset
 from .schemas import (
     DatasetOut,
     DatasetsOut,
+    DriverOut,
     EpochOut,
     EpochsOut,
     HealthOut,
@@ -81,10 +82,11 @@ def find_search(store: ResultsStore, launcher: Launcher, key: str) -> SearchReco
     return search
 
 
-def search_detail(store: ResultsStore, search: SearchRecord) -> SearchDetailOut:
+def search_detail(store: ResultsStore, search: SearchRecord, ttl_s: float) -> SearchDetailOut:
     counts = _counts(store, search.id)
     finished = counts.COMPLETE + counts.PRUNED + counts.FAIL
     best = store.best_trial(search_id=search.id)
+    driver = store.driver_of(search_id=search.id, ttl_s=ttl_s)
     return SearchDetailOut.model_validate(
         {
             **search.model_dump(),
@@ -92,6 +94,8 @@ def search_detail(store: ResultsStore, search: SearchRecord) -> SearchDetailOut:
             "trials_finished": finished,
             "progress": min(finished / search.budget, 1.0),
             "best_trial": TrialOut.model_validate(best) if best is not None else None,
+            # Its public fields only: not the holder's id.
+            "driver": DriverOut.model_validate(driver, from_attributes=True) if driver else None,
         }  # fmt: skip
     )
 

@@ -384,14 +384,12 @@ class StudyRunRecord(Record):
     created_at: datetime
 
 
-class DriverRecord(Record):
-    """The driver that holds a search's lease: one process runs a search at a time (`prs_search.search.lease`)."""
+class DriverPublic(Record):
+    """The driver that holds a search's lease, as the API shows it: one process runs a search at a time
+    (`prs_search.search.lease`). Not alive: it died (e.g. `kill -9`) without giving the lease back."""
 
-    search_id: int
-    holder: ShortText = Field(description="A random id of the holding driver run.")
-    host: Name = Field(description="The holder's machine: host name and boot id.")
+    host: Name = Field(description="The holder's machine: host name, boot id and pid namespace.")
     pid: NonNegative
-    started: int = Field(description="The holder process's start time (clock ticks since boot; 0: unknown).")
     origin: DriverOrigin
     acquired_at: datetime
     heartbeat_at: datetime
@@ -399,6 +397,14 @@ class DriverRecord(Record):
     alive: bool = Field(
         description="Whether the holder still runs (same machine: its process; else a fresh heartbeat)."
     )
+
+
+class DriverRecord(DriverPublic):
+    """The lease as the store keeps it: also who exactly holds it."""
+
+    search_id: int
+    holder: ShortText = Field(description="A random id of the holding driver run.")
+    started: int = Field(description="The holder process's start time (clock ticks since boot; 0: unknown).")
 
 
 # -- the search request -----------------------------------------------------------------------------

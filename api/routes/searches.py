@@ -84,9 +84,10 @@ def delete_search(
 
 
 @router.get("/{search}", responses={**NOT_FOUND, **READ_ERRORS})
-def read_search(search: SearchKey, store: StoreDep, launcher: LauncherDep) -> SearchDetailOut:
-    """One search with its live state: trials by state, progress, best trial so far."""
-    return services.search_detail(store, services.find_search(store, launcher, search))
+def read_search(search: SearchKey, store: StoreDep, launcher: LauncherDep, settings: SettingsDep) -> SearchDetailOut:
+    """One search with its live state: trials by state, progress, best trial so far, and its driver."""
+    found = services.find_search(store, launcher, search)
+    return services.search_detail(store, found, settings.driver_lease_ttl_s)
 
 
 @router.get("/{search}/trials", responses={**NOT_FOUND, **READ_ERRORS})

@@ -29,7 +29,7 @@ from prs_search.cli.options import (
     resolve_database_url,
 )
 from prs_search.errors import ConfigError, describe_errors
-from prs_search.schemas import SearchRequest
+from prs_search.schemas import SearchRequest, SearchStatus
 
 if TYPE_CHECKING:  # Ray and torch are imported lazily so `--help` stays fast
     from prs_search.schemas import BestScheduleRecord, ConfirmationRunRecord, SearchRecord
@@ -225,15 +225,25 @@ def _advantage_line(rec: "BestScheduleRecord") -> str:
 
 def searches(db: DbOpt = None, limit: Annotated[int, typer.Option(min=1)] = 50) -> None:
     """List stored searches, newest first."""
+    from prs_search.settings import get_settings
     from prs_search.store import ResultsStore
 
     store = ResultsStore(resolve_database_url(db))
     rows, total = store.list_searches(limit=limit)
+    driven = {d.search_id for d in store.live_drivers(ttl_s=get_settings().driver_lease_ttl_s)}
     table = Table("id", "name", "dataset", "size", "space", "budget", "status", "test acc", title=f"{total} searches")
+    orphans: list[str] = []
     for r in rows:
         test = f"{r.test_acc:.4f}" if r.test_acc is not None else "-"
-        table.add_row(str(r.id), r.name, r.dataset, str(r.num_samples), r.space, str(r.budget), r.status, test)
+        status = str(r.status)
+        if r.status == SearchStatus.RUNNING and r.id not in driven:  # its driver died (e.g. kill -9)
+            status = "no driver"
+            orphans.append(r.name)
+        table.add_row(str(r.id), r.name, r.dataset, str(r.num_samples), r.space, str(r.budget), status, test)
     console.print(table)
+    for name in orphans:
+        # Soft-wrapped: the command stays one line to copy, however narrow the terminal.
+        console.print(f"{name}: its driver is gone; continue it: prs-search run --name {name} --resume", soft_wrap=True)
 
 
 def trials(

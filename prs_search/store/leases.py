@@ -116,8 +116,8 @@ def _mark_cancelled(session: Session, search: Search) -> None:
 
 
 class LeasesMixin:
-    """`acquire_driver`, `refuse_if_driven`, `heartbeat_driver`, `release_driver`, `live_drivers` and
-    `cancel_search`."""
+    """`acquire_driver`, `refuse_if_driven`, `heartbeat_driver`, `release_driver`, `driver_of`,
+    `live_drivers` and `cancel_search`."""
 
     def _read(self, work: Callable[[Session], T]) -> T:
         raise NotImplementedError
@@ -192,6 +192,16 @@ class LeasesMixin:
                 delete(DriverLease).where(DriverLease.search_id == search_id, DriverLease.holder == holder)
             )
         )
+
+    @checked
+    def driver_of(self, *, search_id: int, ttl_s: TimeToLive) -> DriverRecord | None:
+        """The lease of search `search_id` (`alive` says whether its holder still runs); None: nobody holds it."""
+
+        def work(session: Session) -> DriverRecord | None:
+            row = session.get(DriverLease, search_id)
+            return None if row is None else _record(row, _now(session), ttl_s)
+
+        return self._read(work)
 
     @checked
     def live_drivers(self, *, ttl_s: TimeToLive, origin: DriverOrigin | None = None) -> list[DriverRecord]:

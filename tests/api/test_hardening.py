@@ -2,6 +2,8 @@
 large, numbers JSON cannot hold, what error bodies reveal, names that read as ids, and the limits of
 POST /v1/searches (budget x epochs, image folders, searches at once) and DELETE /v1/searches/{search}."""
 
+import os
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -259,3 +261,23 @@ def test_cancel_of_a_running_driver_is_asked_through_its_lease(
     beat = store.heartbeat_driver(search_id=search.id, holder=lease.holder, ttl_s=60)
     assert beat is not None and beat.cancel_requested_at is not None  # what the driver's heartbeat reads
     assert client.get("/v1/searches/busy").json()["status"] == "running"  # until the driver has stopped
+
+
+def test_a_search_shows_its_driver_and_one_that_died_as_not_alive(
+    client: TestClient, store: ResultsStore, rows: Rows
+) -> None:
+    search = rows.search(name="orphaned")
+    store.set_search_status(search_id=search.id, status="running")
+    assert client.get("/v1/searches/orphaned").json()["driver"] is None
+    # A driver that takes the lease and dies without giving it back, as `kill -9` leaves it.
+    took = (
+        "from prs_search.store import ResultsStore\n"
+        f"ResultsStore({store.url!r}).acquire_driver(search_id={search.id}, origin='cli', ttl_s=60)"
+    )
+    subprocess.run([sys.executable, "-c", took], check=True, timeout=120)
+    driver = client.get("/v1/searches/orphaned").json()["driver"]
+    assert driver["alive"] is False and driver["pid"] != os.getpid() and driver["origin"] == "cli"
+    assert "holder" not in driver  # the holder's id stays in the database
+    store.acquire_driver(search_id=search.id, origin="cli", ttl_s=60)  # taken over by this (live) process
+    driver = client.get("/v1/searches/orphaned").json()["driver"]
+    assert driver["alive"] is True and driver["pid"] == os.getpid()

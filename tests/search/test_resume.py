@@ -85,6 +85,14 @@ def test_kill_driver_then_resume(tmp_path: Path, database_url: str) -> None:
     search = store.get_search(name_or_id="killed")
     assert search is not None and search.status == "running"
     interrupted, epochs_at_kill = _interrupted(store, search.study_name, search.id)
+    left = store.driver_of(search_id=search.id, ttl_s=60)
+    assert left is not None and left.pid == driver.pid and not left.alive  # its lease, not given back
+    listed = subprocess.run(
+        [sys.executable, "-m", "prs_search", "searches", "--db", database_url], env={**env, "COLUMNS": "100"},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "no driver" in listed.stdout, listed.stdout
+    assert "killed: its driver is gone; continue it: prs-search run --name killed --resume" in listed.stdout
     counts = {state.value: n for state, n in store.trial_counts(search_id=search.id).items()}
     logger.info("driver killed with trials %s; trial %d had %d epochs", counts, interrupted, epochs_at_kill)
     experiments_before = set((tmp_path / "ray_results").iterdir())
@@ -94,6 +102,7 @@ def test_kill_driver_then_resume(tmp_path: Path, database_url: str) -> None:
 
     search = store.get_search(name_or_id="killed")
     assert search.status == "finished"
+    assert store.driver_of(search_id=search.id, ttl_s=60) is None  # given back on the way out
     rows, total = store.list_trials(search_id=search.id)
     logger.info("after --resume: %s", {state.value: n for state, n in store.trial_counts(search_id=search.id).items()})
     assert total == BUDGET
