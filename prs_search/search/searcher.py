@@ -27,6 +27,9 @@ from prs_search.search.spaces import SearchSpace
 from prs_search.store.db import PATIENT_RETRIES, retry_transient
 
 log = logging.getLogger(__name__)
+# The trials charged to the budget: an enqueued `initial:` trial is WAITING until it is asked for, so it
+# is not one yet (counted, a budget of 1 with one initial trial would stop before running anything).
+_ASKED = tuple(state for state in optuna.trial.TrialState if state != optuna.trial.TrialState.WAITING)
 
 T = TypeVar("T")
 # Random search is the baseline TPE must beat (benchmarks/search_efficiency.py); both take a seed.
@@ -73,7 +76,7 @@ class PRSOptunaSearch(OptunaSearch):
             storage=storage,
         )
         if not self.study.get_trials(deepcopy=False):  # a fresh study: never enqueue twice on resume
-            for params in initial or []:
+            for params in (initial or [])[:budget]:  # more than the budget would stay WAITING in the study
                 self.study.enqueue_trial(params, skip_if_exists=True)
 
     @property
@@ -87,7 +90,7 @@ class PRSOptunaSearch(OptunaSearch):
         config: dict[str, Any] | None
         if self._replay:
             config = self._attach(trial_id, self._replay.pop(0))
-        elif _patient(lambda: len(self.study.get_trials(deepcopy=False))) >= self._budget:
+        elif _patient(lambda: len(self.study.get_trials(deepcopy=False, states=_ASKED))) >= self._budget:
             return Searcher.FINISHED  # type: ignore[return-value]  # Ray's sentinel, a str
         else:
             config = _patient(lambda: self._ask(trial_id))
