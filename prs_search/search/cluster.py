@@ -26,6 +26,16 @@ _PROBE_TIMEOUT_S = 5.0
 _TOKEN_SOURCES = "RAY_AUTH_TOKEN, a file named by RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token"
 
 
+def _not_the_default_token_notice(record: logging.LogRecord) -> bool:
+    # Ray announces, on every local start, that it enabled token authentication by default. The
+    # instance is this driver's own, so the notice says nothing a user must act on, and on stderr it
+    # would stand before the one line an error is meant to be.
+    return not record.getMessage().startswith("Token authentication is enabled for this Ray cluster")
+
+
+logging.getLogger("ray._private.authentication.authentication_token_setup").addFilter(_not_the_default_token_notice)
+
+
 def connect(address: str | None, num_cpus: int | None = None) -> None:
     """Start Ray locally (no address) or join the cluster at `address` ("host:port", "ray://...", "auto")."""
     if ray.is_initialized():
@@ -46,9 +56,23 @@ def connect(address: str | None, num_cpus: int | None = None) -> None:
         )
     except AuthenticationError as err:
         raise ClusterError(f"Ray refused this driver at {address or 'a local instance'}: {err.message}") from None
-    except (ConnectionError, RuntimeError, ValueError) as err:
+    except (OSError, RuntimeError, ValueError) as err:  # OSError: ConnectionError, a too long socket path
         where = address or "a local instance"
         raise ClusterError(f"cannot start or join Ray at {where}: {str(err).splitlines()[0]}") from None
+
+
+def check_resources(cpus_per_trial: float, gpus_per_trial: float) -> None:
+    """One line at once when no node of the cluster Ray joined can hold a trial (e.g. `--gpus-per-trial` on
+    a machine without a GPU), where Tune would wait for resources that never come."""
+    nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+    wanted = {"CPU": ("--cpus-per-trial", cpus_per_trial), "GPU": ("--gpus-per-trial", gpus_per_trial)}
+    for name, (option, amount) in wanted.items():
+        have = max((resources.get(name, 0.0) for resources in nodes), default=0.0)
+        if amount > have:
+            raise ClusterError(
+                f"{option} {amount:g} is more than any node of the Ray cluster has ({have:g} {name}s on the "
+                f"largest): ask for less, or add a node with {name}s first"
+            )
 
 
 def check_address(address: str | None) -> None:
@@ -63,10 +87,14 @@ def check_address(address: str | None) -> None:
 def _check_reachable(address: str) -> None:
     """Fail in seconds, with one line, where ray.init would retry for a minute."""
     parsed = urlparse(address if "://" in address else f"tcp://{address}")
-    if not parsed.hostname or not parsed.port:
+    try:
+        port = parsed.port  # a port above 65535 raises here
+    except ValueError:
+        port = None
+    if not parsed.hostname or not port:
         raise ClusterError(f"bad Ray address {address!r}: expected HOST:PORT, ray://HOST:PORT or 'auto'")
     try:
-        socket.create_connection((parsed.hostname, parsed.port), timeout=3).close()
+        socket.create_connection((parsed.hostname, port), timeout=3).close()
     except OSError as err:
         raise ClusterError(f"cannot reach the Ray cluster at {address}: {err.strerror or err}") from None
 

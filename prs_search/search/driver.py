@@ -66,15 +66,14 @@ def run_search(request: SearchJob, on_progress: Callable[[SearchProgress], None]
     model_config = _model_config(base, splits)
     initial = space.initial_params(model_config["depth"], request.epochs)  # a misfit fails before Ray starts
     store = ResultsStore(request.database_url, retries=PATIENT_RETRIES)  # outlives a database restart
-    existing = store.get_search(name_or_id=request.name) if request.name else None
+    existing = _find_search(store, request, splits)  # its conflicts are said before Ray starts
     if existing is not None and existing.status == SearchStatus.FINISHED:
         log.info("search %s is already finished", existing.name)
         return _summary(store, existing, started)
-    if existing is not None:  # a search another driver runs: refused in a second, before Ray starts
-        store.refuse_if_driven(search_id=existing.id, ttl_s=get_settings().driver_lease_ttl_s)
     # Ray before the search row: a bad address must not leave a search behind that never ran.
     cluster.connect(request.ray_address)
-    search = _open_search(store, request, space, splits, model_config)
+    cluster.check_resources(request.cpus_per_trial, request.gpus_per_trial)
+    search = existing or _new_search(store, request, space, splits, model_config)
     with hold_lease(store, search, request) as lease:  # one driver per search, or a ConflictError
         return _run_held(
             request, store, search, space, splits, base, model_config, initial, on_progress, lease, started
@@ -131,22 +130,25 @@ def _default_name(request: SearchJob, num_samples: int) -> str:
     return f"{dataset}-{num_samples}-{Path(request.space).stem}-{stamp}"
 
 
-def _open_search(
-    store: ResultsStore,
-    request: SearchJob,
-    space: SearchSpace,
-    splits: Splits,
-    model_config: dict[str, Any],
-) -> SearchRecord:
-    """The stored search to continue (same --name, or --resume), or a new one."""
+def _find_search(store: ResultsStore, request: SearchJob, splits: Splits) -> SearchRecord | None:
+    """The stored search this request continues (same --name, or --resume), or None for a new one; a
+    stored one asked for with other options, run by another driver now, or nothing to resume -> one error."""
     name = request.name or (_latest_resumable(store, request, splits) if request.resume else None)
     existing = store.get_search(name_or_id=name) if name else None
-    if existing is not None:
-        _check_same(existing, request, splits)
-        return existing
-    if request.resume:
-        raise ConfigError(f"nothing to resume: no search named {name!r}" if name else "nothing to resume")
-    name = name or _default_name(request, splits.num_samples)
+    if existing is None:
+        if request.resume:
+            raise ConfigError(f"nothing to resume: no search named {name!r}" if name else "nothing to resume")
+        return None
+    _check_same(existing, request, splits)
+    if existing.status != SearchStatus.FINISHED:  # refused in a second; `acquire_driver` enforces it
+        store.refuse_if_driven(search_id=existing.id, ttl_s=get_settings().driver_lease_ttl_s)
+    return existing
+
+
+def _new_search(
+    store: ResultsStore, request: SearchJob, space: SearchSpace, splits: Splits, model_config: dict[str, Any]
+) -> SearchRecord:
+    name = request.name or _default_name(request, splits.num_samples)
     return store.create_search(
         name=name, dataset=request.dataset, num_samples=splits.num_samples, fraction=request.fraction,
         space=space.name, space_config=space.to_dict(), budget=request.budget, epochs=request.epochs,
@@ -175,7 +177,7 @@ def _check_same(existing: SearchRecord, request: SearchJob, splits: Splits) -> N
         if getattr(existing, key) not in (value, None):  # None: recorded before the field existed
             raise ConfigError(
                 f"search {existing.name!r} exists with {key}={getattr(existing, key)!r}, not {value!r}: "
-                "pass the same options to resume it, or choose another --name"
+                "pass the same options to resume (or show) it, or choose another --name"
             )
 
 

@@ -110,6 +110,10 @@ def load_space(name_or_path: str) -> SearchSpace:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"search space file {path} does not exist") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"search space file {path} is not UTF-8 text (a YAML file is expected)") from None
+    except OSError as err:  # a folder, or a file this user may not read
+        raise ConfigError(f"cannot read the search space file {path}: {err.strerror or err}") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"search space {path} is not valid YAML: {err}".replace("\n", " ")) from None
     return parse_space(raw, name=name, source=str(path))

@@ -3,6 +3,7 @@ warnings), no Ray, no search row left behind. How fast they fail is measured in
 benchmarks/cli_fail_fast.py, not asserted here (a loaded machine is slow, not wrong); what is asserted is
 the order that makes it fast: a bad Ray address is refused before the dataset is even looked at."""
 
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ SPACES = {
     # A space whose fixed `initial` schedule has 5 switch epochs: the tiny model has 4 layers.
     "five_layers.yaml": "schedule: monotone\ninitial: ['2,2,1,0,0']\n",
     "good.yaml": "schedule: linear\ninitial: [prs, '2,1,1,0']\ntrain: {lr: 0.01}\n",
+    "binary.yaml": b"\xff\xfeschedule: free\n",  # UTF-16 from an editor: not the YAML text expected
 }
 
 
@@ -26,6 +28,8 @@ SPACES = {
 class Case:
     args: list[str]
     expected: str  # part of the one error line
+    starts_ray: bool = False  # refused only by what the Ray instance it joined has
+    finished: bool = False  # the default database holds a finished search "done" of digits first
 
 
 CASES = {
@@ -61,6 +65,17 @@ CASES = {
         "either --fraction or --num-samples",
     ),
     "trials-of-unknown-search": Case(["trials", "no-such-search"], "no search named 'no-such-search'"),
+    "ray-port-out-of-range": Case(["run", *TINY, "--ray-address", "127.0.0.1:99999"], "bad Ray address"),
+    "space-not-text": Case(["run", *TINY, "--space", "binary.yaml"], "is not UTF-8 text"),
+    "space-a-folder": Case(["run", *TINY, "--space", "folder.yaml"], "cannot read the search space file"),
+    "nothing-to-resume": Case(["run", *TINY, "--name", "ghost", "--resume"], "nothing to resume: no search named"),
+    "other-options-for-a-finished-search": Case(
+        ["run", *TINY, "--name", "done", "--epochs", "5"], "search 'done' exists with epochs=2, not 5", finished=True
+    ),
+    # More GPUs than any node has (none here): said at once, where Tune would wait for them for ever.
+    "gpus-beyond-the-cluster": Case(
+        ["run", *TINY, "--gpus-per-trial", "64"], "--gpus-per-trial 64 is more than any node", starts_ray=True
+    ),
 }
 
 
@@ -79,13 +94,28 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
     def run(case_id: str) -> Outcome:
         folder = folders[case_id]
         for name, content in SPACES.items():
-            (folder / name).write_text(content)
+            (folder / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+        (folder / "folder.yaml").mkdir()
         home, ray_tmp = folder / "home", folder / "ray_tmp"
+        if CASES[case_id].starts_ray:  # short: Ray's socket paths must fit in 107 bytes
+            ray_tmp = Path(tempfile.mkdtemp(prefix="prs-ray-"))
+        if CASES[case_id].finished:
+            home.mkdir()
+            _finished_search(f"sqlite:///{home / 'prs_search.db'}")
         env = cli_env(home, RAY_TMPDIR=str(ray_tmp))
         return Outcome(run_cli(CASES[case_id].args, env, cwd=folder), home, ray_tmp)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         return dict(zip(CASES, pool.map(run, CASES), strict=True))
+
+
+def _finished_search(url: str) -> None:
+    with ResultsStore(url) as store:
+        search = store.create_search(
+            name="done", dataset="digits", num_samples=431, fraction=0.3, space="monotone", space_config={},
+            budget=2, epochs=2, model="tiny", model_config={}, stem="conv", seed=0, study_name="prs-done",
+        )  # fmt: skip
+        store.set_search_status(search_id=search.id, status="finished")
 
 
 @pytest.mark.parametrize("case_id", list(CASES))
@@ -103,9 +133,12 @@ def test_bad_input_is_one_line_and_exit_2(case_id: str, outcomes: dict[str, Outc
 
 @pytest.mark.parametrize("case_id", [c for c in CASES if CASES[c].args[0] == "run"])
 def test_bad_input_starts_no_ray_and_leaves_no_search(case_id: str, outcomes: dict[str, Outcome]) -> None:
-    outcome = outcomes[case_id]
-    assert not outcome.ray_tmp.exists() or not any(outcome.ray_tmp.iterdir()), "Ray was started"
+    outcome, case = outcomes[case_id], CASES[case_id]
+    if not case.starts_ray:
+        assert not outcome.ray_tmp.exists() or not any(outcome.ray_tmp.iterdir()), "Ray was started"
     default_db = outcome.home / "prs_search.db"
     if default_db.exists():
         with ResultsStore(f"sqlite:///{default_db}") as store:
-            assert store.list_searches()[1] == 0
+            rows, total = store.list_searches()
+            assert total == int(case.finished)  # nothing new
+            assert all(r.status == "finished" for r in rows)  # and what was there is as it was
