@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
+from rich.progress import TextColumn
 from rich.table import Table
 
 from prs_search.cli.options import (
@@ -26,10 +27,12 @@ from prs_search.cli.options import (
     ModelOpt,
     StemOpt,
     console,
-    err_console,
+    output_file,
+    output_folder,
     resolve_data_dir,
     resolve_database_url,
 )
+from prs_search.cli.progress import LiveBar
 from prs_search.errors import ConfigError
 from prs_search.schedule import SCHEDULE_FORMS
 
@@ -94,7 +97,7 @@ def fourier(
     from prs_search.store import ResultsStore
 
     chosen = check_reading(reading)
-
+    output_folder(out, "--out")
     if (checkpoint is None) == (search is None):
         raise ConfigError("give either --checkpoint PATH or --search NAME")
     if trial is not None and search is None:
@@ -108,7 +111,6 @@ def fourier(
     splits = trained.data_spec(dataset, fraction, num_samples, seed).splits(resolve_data_dir(data_dir), download)
     with console.status(f"analysing {trained.title}..."):
         profile = trained.fourier(splits, max_images, chosen)
-    out.mkdir(parents=True, exist_ok=True)
     profile.write_csv(out / "fourier.csv")
     (out / "fourier.png").write_bytes(fourier_png(profile, trained.title))
     table = Table("sub-layer", "mode", profile.high_label(), title=trained.title)
@@ -212,9 +214,9 @@ def data_scale(
         lr=lr, name=name, download=download, fourier=fourier, reading=check_reading(reading),
         fourier_images=max_images,
     )  # fmt: skip
+    output_folder(out, "--out")
     with ResultsStore(resolve_database_url(db)) as store, _StudyProgressBar() as bar:
         result = run_data_scale(request, store, on_progress=bar.update)
-    out.mkdir(parents=True, exist_ok=True)
     written = [out / "data_scale.csv", out / "data_scale.md", out / "data_scale.png"]
     write_csv(result.rows, result.protocol, written[0])
     written[1].write_text(study_markdown(result, request, shlex.join(["prs-search", *sys.argv[1:]])), "utf-8")
@@ -259,26 +261,11 @@ def _fourier_table(result: "StudyResult") -> Table:
     return table
 
 
-class _StudyProgressBar:
+class _StudyProgressBar(LiveBar):
     """Runs done / total, the run in progress and its epoch, live on stderr."""
 
     def __init__(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.progress = Progress(
-            TextColumn("runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.description}"), console=err_console,
-        )  # fmt: skip
-        self.task = self.progress.add_task("loading the data...", total=None)
-
-    def __enter__(self) -> "_StudyProgressBar":
-        self.progress.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
-        # On an error the one-line message is all the user should see: the bar goes.
-        self.progress.live.transient = exc_type is not None
-        self.progress.stop()
+        super().__init__("runs", (TextColumn("{task.description}"),), "loading the data...", None, {})
 
     def update(self, p: "StudyProgress") -> None:
         text = f"{p.current}, epoch {p.epoch}/{p.epochs}" if p.current else ""
@@ -302,14 +289,11 @@ def report(
     from prs_search.analysis.report import build_report
     from prs_search.store import ResultsStore
 
-    path = out or Path(f"report-{re.sub(r'[^A-Za-z0-9._-]+', '_', search)}.html")
-    if path.is_dir():  # before the report is built: that takes a while
-        raise ConfigError(f"--out {path} is a folder: give the HTML file to write, e.g. --out {path / 'report.html'}")
+    path = output_file(out or Path(f"report-{re.sub(r'[^A-Za-z0-9._-]+', '_', search)}.html"), "--out", "report.html")
     chosen = check_reading(reading)
     with ResultsStore(resolve_database_url(db)) as store, console.status(f"building the report of {search}..."):
         page = build_report(store, search, resolve_data_dir(data_dir), max_images, chosen)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(page, encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"cannot write the report to {path}: {err.strerror or err}") from None

@@ -1,6 +1,7 @@
 """What the `prs-search` commands share: the consoles, the options that several commands take (one
 definition each), and where an option left out is looked up (the settings)."""
 
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -56,6 +57,30 @@ def resolve_data_dir(folder: Path | None) -> Path:
     from prs_search.settings import get_settings
 
     return folder or get_settings().resolved_data_dir()
+
+
+def output_file(path: Path, option: str, example: str) -> Path:
+    """`path`, checked before the work whose result it will hold: not a folder, its folder made and
+    writable; else one `ConfigError` now, not a traceback once the work is done."""
+    if path.is_dir():
+        raise ConfigError(f"{option} {path} is a folder: give the file to write, e.g. {option} {path / example}")
+    output_folder(path.parent, option)
+    return path
+
+
+def output_folder(path: Path, option: str) -> Path:
+    """`path` as a folder to write into, made now and tried with a file (see `output_file`)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"{option}: {path} is a file, not a folder") from None
+    except OSError as err:
+        raise ConfigError(f"{option}: cannot make the folder {path}: {err.strerror or err}") from None
+    try:  # a real write: permission bits do not tell for root, nor for /proc or a read-only mount
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError as err:
+        raise ConfigError(f"{option}: cannot write into {path}: {err.strerror or err}") from None
+    return path
 
 
 def one_size(fraction: float | None, num_samples: int | None) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from rich.progress import TextColumn
 from rich.table import Table
 
 from prs_search.cli.options import (
@@ -23,11 +24,11 @@ from prs_search.cli.options import (
     SeedOpt,
     StemOpt,
     console,
-    err_console,
     one_size,
     resolve_data_dir,
     resolve_database_url,
 )
+from prs_search.cli.progress import LiveBar
 from prs_search.errors import ConfigError, describe_errors
 from prs_search.schemas import SearchRequest, SearchStatus
 
@@ -143,29 +144,12 @@ def _search(
     _print_summary(summary)
 
 
-class _SearchProgressBar:
+class _SearchProgressBar(LiveBar):
     """Trials done / budget, running, pruned, best so far, elapsed and ETA, live in the terminal."""
 
     def __init__(self, budget: int) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.progress = Progress(
-            TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[eta]}"), TextColumn("{task.description}"), console=err_console,
-        )  # fmt: skip
-        self.task = self.progress.add_task("starting Ray...", total=budget, eta="")
-
-    def __enter__(self) -> "_SearchProgressBar":
-        self.progress.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
-        if exc_type is None:
-            self.progress.stop()
-            return
-        # On an error the one-line message is all the user should see: drop the bar, do not leave it above.
-        self.progress.live.transient = True
-        self.progress.live.stop()
+        extra = (TextColumn("{task.fields[eta]}"), TextColumn("{task.description}"))
+        super().__init__("trials", extra, "starting Ray...", budget, {"eta": ""})
 
     def update(self, p: "SearchProgress") -> None:
         best = f"best val {p.best_val_acc:.4f} [{','.join(map(str, p.best_schedule))}]" if p.best_schedule else ""

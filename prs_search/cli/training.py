@@ -25,6 +25,7 @@ from prs_search.cli.options import (
     StemOpt,
     console,
     one_size,
+    output_file,
     resolve_data_dir,
 )
 from prs_search.schedule import SCHEDULE_FORMS
@@ -73,6 +74,8 @@ def train(
     from prs_search.train import build_model
     from prs_search.train import train as run_trial
 
+    if save is not None:
+        output_file(save, "--save", "model.pt")
     splits = _load_splits(dataset, fraction, num_samples, seed, data_dir, download)
     config = dataclasses.replace(
         RECIPE, model=model, stem=stem, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, compile=compile_model
