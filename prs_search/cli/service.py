@@ -6,6 +6,7 @@ the same function as `GET /v1/recommendation`, and `--json` prints exactly the R
 """
 
 import os
+import socket
 from typing import Annotated
 
 import typer
@@ -44,7 +45,7 @@ def serve(
 
     from prs_search.api.guard import is_loopback
     from prs_search.api.settings import load_settings
-    from prs_search.store import parse_url, safe_url
+    from prs_search.store import ResultsStore, parse_url, safe_url
 
     # The app factory reads its settings from the environment (in every worker): pass ours through it.
     if db is not None:
@@ -56,6 +57,9 @@ def serve(
     if settings.local_only and not is_loopback(host):
         why = "PRS_API_AUTH_DISABLED=true is for local use" if settings.api_auth_disabled else "no PRS_API_TOKEN is set"
         raise ConfigError(f"{why}: listen on 127.0.0.1 instead of {host}, or set PRS_API_TOKEN, or pass --read-only")
+    with ResultsStore(url, migrate=settings.api_migrate) as store:  # unreachable: one line now, not 503s later
+        store.list_searches(limit=1)
+    _check_port(host, port)
     if settings.local_only and not settings.writes_allowed:
         _say("read-only on this machine: no PRS_API_TOKEN is set (export one of 16+ characters to enable writes)")
     _say(f"serving {safe_url(url)} on http://{host}:{port} (docs at /docs)")
@@ -119,6 +123,18 @@ def recommend_command(
         err_console.print(f"warning: {answer.warning}", markup=False, highlight=False)
 
 
+def _check_port(host: str, port: int) -> None:
+    """One line now when `host:port` is taken, where uvicorn would exit with 3 among its logs and
+    optuna-dashboard with a traceback, both after saying they listen."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as both servers bind
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise ConfigError(f"cannot listen on {host}:{port}: {err.strerror or err}; choose another --port") from None
+
+
 def dashboard(
     db: DbOpt = None,
     host: HostOpt = "127.0.0.1",
@@ -145,6 +161,7 @@ def dashboard(
 
     if not is_loopback(host):
         _say(f"warning: optuna-dashboard has no authentication and can delete studies: anyone who reaches {host} can")
+    _check_port(host, port)
     _say(f"optuna-dashboard for {store.safe_url} on http://{host}:{port}")
     optuna_dashboard.run_server(storage, host=host, port=port)
 

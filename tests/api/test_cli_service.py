@@ -1,7 +1,9 @@
 """`prs-search recommend | serve | dashboard` (through `register` on a fresh typer app)."""
 
+import importlib
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +165,28 @@ def test_dashboard_serves_the_optuna_studies_of_the_database(
 def test_dashboard_unreachable_database_is_a_store_error(cli: typer.Typer) -> None:
     result = runner.invoke(cli, ["dashboard", "--db", "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1"])
     assert isinstance(result.exception, StoreError) and "cannot open the Optuna studies" in str(result.exception)
+
+
+def test_serve_unreachable_database_is_a_store_error(cli: typer.Typer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    seen = _capture_run(monkeypatch, uvicorn, "run")
+    result = runner.invoke(cli, ["serve", "--db", "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"])
+    assert isinstance(result.exception, StoreError) and "cannot reach the database" in str(result.exception)
+    assert not seen  # nothing listens that would answer only 503s
+
+
+@pytest.mark.parametrize(("command", "module", "name"), [("serve", "uvicorn", "run"),
+                                                         ("dashboard", "optuna_dashboard", "run_server")])  # fmt: skip
+def test_a_port_in_use_is_one_line_before_the_server_starts(
+    cli: typer.Typer, monkeypatch: pytest.MonkeyPatch, sqlite_url: str, command: str, module: str, name: str
+) -> None:
+    seen = _capture_run(monkeypatch, importlib.import_module(module), name)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(cli, [command, "--db", sqlite_url, "--port", str(port)])
+    assert isinstance(result.exception, ConfigError), result.output
+    assert f"cannot listen on 127.0.0.1:{port}" in str(result.exception) and "--port" in str(result.exception)
+    assert not seen
