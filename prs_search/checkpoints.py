@@ -1,5 +1,6 @@
 """Saving and loading a trained model with what is needed to rebuild it (preset, arguments, layer modes)."""
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,9 @@ def save_model(path: Path, model: HybridViT, model_name: str, model_args: dict[s
 def load_model(path: Path, map_location: str | torch.device = "cpu") -> tuple[HybridViT, dict[str, Any]]:
     """Rebuild a model saved by `save_model`; returns (model in eval mode, meta)."""
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch's note on a foreign pickle protocol: the error below says more
+            warnings.simplefilter("ignore", UserWarning)
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise ConfigError(f"no checkpoint at {path}") from None
     except Exception as err:  # torch raises several types for a file that is not a checkpoint

@@ -1,5 +1,7 @@
 """save_model / load_model: a round trip rebuilds the same function; anything else is a ConfigError."""
 
+import pickle
+import warnings
 from pathlib import Path
 
 import pytest
@@ -49,6 +51,15 @@ def test_non_checkpoint_file_is_a_config_error(tmp_path: Path, content: bytes) -
     path.write_bytes(content)
     with pytest.raises(ConfigError, match=r"is not a prs-search model checkpoint"):
         load_model(path)
+
+
+def test_a_plain_pickle_is_a_config_error_without_torchs_warning(tmp_path: Path) -> None:
+    path = tmp_path / "model.pt"
+    path.write_bytes(pickle.dumps({"weights": [1, 2]}, protocol=4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning here would print before the one error line
+        with pytest.raises(ConfigError, match=r"is not a prs-search model checkpoint"):
+            load_model(path)
 
 
 @pytest.mark.parametrize(
