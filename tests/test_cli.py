@@ -143,34 +143,22 @@ def test_user_errors_are_one_line_and_exit_code_2(
     assert expected in one_error_line(code, stderr)
 
 
-STUDY = ["study", "data-scale", "--dataset", "digits", "--epochs", "1"]
-
-
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["train", "--save", "{tmp}"], "is a folder: give the file to write, e.g. --save {tmp}/model.pt"),
-        (["train", "--save", "{file}/model.pt"], "--save: {file} is a file, not a folder"),
-        (["report", "any", "--out", "{tmp}"], "is a folder: give the file to write, e.g. --out {tmp}/report.html"),
-        (["analyze", "fourier", "--checkpoint", "{tmp}/none.pt", "--out", "{file}"], "is a file, not a folder"),
-        ([*STUDY, "--sizes", "100", "--out", "{file}"], "is a file, not a folder"),
-        ([*STUDY, "--sizes", "99999", "--out", "{tmp}/study"], "num_samples 99999"),
+        (["--save", "{tmp}"], "is a folder: give the file to write, e.g. --save {tmp}/model.pt"),
+        (["--save", "{file}/model.pt"], "--save: {file} is a file, not a folder"),
     ],
-    ids=["save-a-folder", "save-under-a-file", "report-a-folder", "fourier-out-a-file", "study-out-a-file",
-         "study-size-too-big"],
-)  # fmt: skip
-def test_output_paths_and_study_sizes_are_checked_before_the_work(
+    ids=["a-folder", "under-a-file"],
+)
+def test_train_save_is_checked_before_training(
     args: list[str], expected: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     file = tmp_path / "a-file"
     file.write_text("")
-    args = [a.format(tmp=tmp_path, file=file) for a in args]
-    if args[0] in ("report", "study"):
-        args += ["--db", f"sqlite:///{tmp_path / 'prs.db'}"]
+    args = ["train", "--epochs", "1", *(a.format(tmp=tmp_path, file=file) for a in args)]
     code, stderr = run_main(args, monkeypatch, capsys)
     assert expected.format(tmp=tmp_path, file=file) in one_error_line(code, stderr)
-    assert stderr == stderr.lstrip(), "a blank line (a progress bar's end) before the error"
-    assert not (tmp_path / "model.pt").exists()
 
 
 @pytest.mark.parametrize(

@@ -73,7 +73,7 @@ def run_search(request: SearchJob, on_progress: Callable[[SearchProgress], None]
     # Ray before the search row: a bad address must not leave a search behind that never ran.
     cluster.connect(request.ray_address)
     cluster.check_resources(request.cpus_per_trial, request.gpus_per_trial)
-    search = existing or _new_search(store, request, space, splits, model_config)
+    search = existing if existing is not None else _new_search(store, request, space, splits, model_config)
     with hold_lease(store, search, request) as lease:  # one driver per search, or a ConflictError
         return _run_held(
             request, store, search, space, splits, base, model_config, initial, on_progress, lease, started

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, PendingRollbackError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
@@ -228,6 +228,11 @@ def is_transient(exc: BaseException) -> bool:
     # Wrappers (our StoreError, Optuna's StorageInternalError) keep the driver error as their cause.
     while not isinstance(exc, DBAPIError) and exc.__cause__ is not None:
         exc = exc.__cause__
+    if isinstance(exc, PendingRollbackError):
+        # An earlier statement of the transaction lost its connection, and the caller went on in the same
+        # session (Optuna's "falling back to a slower alternative" after a server restart). The session
+        # has been rolled back on the way out (Optuna's and ours do), so the whole call can run again.
+        return True
     if not isinstance(exc, DBAPIError) or isinstance(exc, IntegrityError):
         return False
     if exc.connection_invalidated:

@@ -39,7 +39,15 @@ CASES: dict[str, tuple[list[str], str]] = {
     "report-unknown-reading": (["report", "nope", "--db", "{db}", "--reading", "x"], "unknown Fourier reading 'x'"),
     "unknown-dataset": ([*STUDY[:2], "--dataset", "nope", *STUDY[6:]], "unknown dataset 'nope'"),
     "report-unknown-search": (["report", "nope", "--db", "{db}"], "no search named 'nope'"),
-    "report-out-is-a-folder": (["report", "nope", "--out", "{tmp}", "--db", "{db}"], "is a folder: give the HTML file"),
+    "fourier-out-is-a-file": (
+        ["analyze", "fourier", "--checkpoint", "{tmp}/absent.pt", "--out", "{tmp}/notes.txt"],
+        "is a file, not a folder",
+    ),
+    "study-out-is-a-file": ([*STUDY[:6], "--sizes", "200", "--out", "{tmp}/notes.txt", "--db", "{db}"], "is a file"),
+    "report-out-is-a-folder": (
+        ["report", "nope", "--out", "{tmp}", "--db", "{db}"],
+        "is a folder: give the file to write",
+    ),
 }
 
 
@@ -55,6 +63,7 @@ def test_bad_input_is_one_line_and_exit_code_2(
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
+    assert err == err.lstrip(), "a blank line (a progress bar's end) before the error"
     assert lines[0].startswith("error: ") and expected in lines[0], lines[0]
     if "--db" in template:  # nothing was trained or stored
         with ResultsStore(db) as store:

@@ -4,9 +4,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, PendingRollbackError
 from sqlalchemy.orm import Session, sessionmaker
 
 from prs_search.errors import ConfigError, StoreError
@@ -213,6 +214,11 @@ class TestSessions:
         assert is_transient(wrap(PgError("57P01")))  # admin shutdown (server restart)
         assert is_transient(wrap(PgError("40001")))  # serialization failure
         assert is_transient(wrap(PgError(None)))  # client-side connection failure
+        # Optuna went on in a session whose connection a restart had dropped, then rolled it back.
+        try:
+            raise optuna.exceptions.StorageInternalError("commit") from PendingRollbackError("rollback() first")
+        except optuna.exceptions.StorageInternalError as wrapped:
+            assert is_transient(wrapped)
         assert not is_transient(wrap(PgError("3D000")))  # database does not exist
         assert not is_transient(wrap(PgError("28P01")))  # wrong password
 
