@@ -108,6 +108,11 @@ def _describe(row: DriverLease, search: Search) -> str:
     )
 
 
+def _refuse_a_live_holder(row: DriverLease | None, search: Search, now: datetime, ttl_s: float) -> None:
+    if row is not None and holder_alive(row, now, ttl_s):
+        raise ConflictError(_describe(row, search))
+
+
 def _mark_cancelled(session: Session, search: Search) -> None:
     search.status = SearchStatus.CANCELLED.value
     search.error = "cancelled on request"
@@ -135,8 +140,7 @@ class LeasesMixin:
             search = queries.require_search(session, search_id, for_update=True)  # drivers queue here
             now = _now(session)
             row = session.get(DriverLease, search_id, with_for_update=True)
-            if row is not None and holder_alive(row, now, ttl_s):
-                raise ConflictError(_describe(row, search))
+            _refuse_a_live_holder(row, search, now, ttl_s)
             if row is not None:
                 log.warning("search %s: taking over from driver pid %d on %s, which is gone", search.name, row.pid,
                             row.host)  # fmt: skip
@@ -163,9 +167,8 @@ class LeasesMixin:
         spends seconds starting Ray. Only a fast answer: `acquire_driver` is what enforces one driver."""
 
         def work(session: Session) -> None:
-            row = session.get(DriverLease, search_id)
-            if row is not None and holder_alive(row, _now(session), ttl_s):
-                raise ConflictError(_describe(row, queries.require_search(session, search_id)))
+            search = queries.require_search(session, search_id)
+            _refuse_a_live_holder(session.get(DriverLease, search_id), search, _now(session), ttl_s)
 
         self._read(work)
 
