@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision import datasets as tv_datasets
-from torchvision import transforms
 
+from prs_search.data.folder_cache import read_folder
 from prs_search.data.subsets import stratified_split
 from prs_search.errors import ConfigError, DatasetError
 
@@ -284,14 +284,15 @@ def _load_imagefolder(name: str) -> RawDataset:
 
 
 def _read_imagefolder(folder: Path) -> tuple[ImageData, list[str]]:
-    """All images of a class-per-subfolder tree as RGB 32x32, with the class names in label order."""
-    to_tensor = transforms.Compose([transforms.Resize((IMAGEFOLDER_SIZE, IMAGEFOLDER_SIZE)), transforms.PILToTensor()])
+    """All images of a class-per-subfolder tree as RGB 32x32, with the class names in label order.
+
+    Decoded once, then read from the cache under PRS_HOME (`folder_cache`) while the folder is unchanged.
+    """
     try:
-        ds = tv_datasets.ImageFolder(folder, transform=to_tensor)  # its loader converts to RGB
-        images = [ds[i][0] for i in range(len(ds))]
+        decoded = read_folder(folder, IMAGEFOLDER_SIZE)
     except OSError as err:  # no class folders, an empty class folder, or an unreadable image
         raise DatasetError(f"cannot read image folder {folder}: {err}") from err
-    return ImageData(torch.stack(images), torch.tensor(ds.targets, dtype=torch.int64)), ds.classes
+    return ImageData(decoded.x, decoded.y), decoded.classes
 
 
 def _remap_classes(y: torch.Tensor, classes: list[str], reference: list[str], folder: Path) -> torch.Tensor:
