@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 quickstart: setup
-	$(VENV)/bin/prs-search run --dataset digits --fraction 1 --budget 12 --epochs 10 --space monotone
+	$(VENV)/bin/prs-search run --dataset digits --fraction 1 --budget 12 --epochs 10 --space monotone --model tiny
 
 # Lint, format, types (the whole package, api/ included), then the suite.
 test: lint

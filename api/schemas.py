@@ -114,7 +114,7 @@ class RecommendationOut(Recommendation):
         json_schema_extra={
             "examples": [
                 {"dataset": "cifar100", "num_samples": 10000, "fraction": None, "method": "interpolated",
-                 "schedule": [7, 5, 4, 2, 1, 0, 0], "epochs": 10, "model": "tiny", "stem": "conv",
+                 "schedule": [5, 4, 3, 1, 0, 0], "epochs": 10, "model": "small", "stem": "conv",
                  "val_acc": 0.412, "test_acc": None, "warning": None, "searched_sizes": [5000, 20000],
                  "provenance": [
                      {"search_id": 3, "search_name": "cifar100-5000", "trial_id": 41, "num_samples": 5000,
@@ -125,14 +125,14 @@ class RecommendationOut(Recommendation):
                  "confidence_note": "no interval exists at 10000 images: nothing was measured at this size "
                                     "(the schedule is interpolated)"},
                 {"dataset": "cifar100", "num_samples": 5000, "fraction": None, "method": "exact",
-                 "schedule": [4, 2, 1, 0, 0, 0, 0], "epochs": 10, "model": "tiny", "stem": "conv",
+                 "schedule": [4, 2, 1, 0, 0, 0], "epochs": 10, "model": "small", "stem": "conv",
                  "val_acc": 0.352, "test_acc": 0.347, "warning": None, "searched_sizes": [5000, 20000],
                  "provenance": [
                      {"search_id": 3, "search_name": "cifar100-5000", "trial_id": 41, "num_samples": 5000,
                       "val_acc": 0.352, "weight": 1.0}],
                  "trials_backing": 50,
                  "confidence": {"seeds": 3, "val_acc_low": 0.331, "val_acc_high": 0.373,
-                                "baseline_schedule": [5, 4, 3, 2, 2, 1, 0], "advantage": 0.018,
+                                "baseline_schedule": [5, 4, 3, 2, 1, 0], "advantage": 0.018,
                                 "advantage_low": 0.004, "advantage_high": 0.032, "significant": True},
                  "confidence_note": "val_acc is the mean over 3 seeds with its 95% Student-t interval; the "
                                     "advantage is paired by seed against the PRS default; test_acc was measured "
@@ -157,7 +157,7 @@ class TrialOut(TrialPublic):
 
 
 _TRIAL_EXAMPLE: dict[str, JsonValue] = {
-    "id": 41, "search_id": 3, "trial_key": "7", "optuna_number": 7, "schedule": [6, 5, 3, 2, 1, 0, 0],
+    "id": 41, "search_id": 3, "trial_key": "7", "optuna_number": 7, "schedule": [6, 5, 3, 2, 1, 0],
     "params": {"e1": 6}, "state": "COMPLETE", "val_acc": 0.35, "best_val_acc": 0.36, "epochs_run": 10,
     "seconds": 84.2, "started_at": _STAMP, "finished_at": _STAMP, "error": None,
 }  # fmt: skip
@@ -195,7 +195,7 @@ class DriverOut(DriverPublic):
 
 _SEARCH_EXAMPLE: dict[str, JsonValue] = {
     "id": 3, "name": "cifar100-5000", "dataset": "cifar100", "num_samples": 5000, "fraction": 0.1,
-    "space": "monotone", "budget": 50, "epochs": 10, "model": "tiny", "stem": "conv", "seed": 0,
+    "space": "monotone", "budget": 50, "epochs": 10, "model": "small", "stem": "conv", "seed": 0,
     "status": "running", "study_name": "prs-cifar100-5000", "created_at": _STAMP, "updated_at": _STAMP,
     "finished_at": None, "test_acc": None, "test_trial_id": None, "error": None,
 }  # fmt: skip
@@ -224,7 +224,7 @@ class SearchDetailOut(SearchDetail):
         json_schema_extra={
             "examples": [
                 {**_SEARCH_EXAMPLE, "space_config": {"name": "monotone", "schedule": "monotone"},
-                 "model_config": {"preset": "tiny", "depth": 7}, "ray_address": None,
+                 "model_config": {"preset": "small", "conv": "dense", "depth": 6}, "ray_address": None,
                  "trial_counts": {"RUNNING": 2, "COMPLETE": 1, "PRUNED": 4, "FAIL": 0}, "trials_finished": 5,
                  "progress": 0.1, "best_trial": _TRIAL_EXAMPLE,
                  "driver": {"host": "node-1/4f1c.../4026531836", "pid": 4242, "origin": "cli", "acquired_at": _STAMP,
@@ -242,7 +242,7 @@ class SearchCreate(SearchRequest):
         json_schema_extra={
             "examples": [
                 {"dataset": "cifar100", "budget": 50, "fraction": 0.1, "space": "monotone", "epochs": 10,
-                 "model": "tiny", "stem": "conv", "gpus_per_trial": 0.25}
+                 "model": "small", "stem": "conv", "gpus_per_trial": 0.25}
             ],
             # at most one of fraction and num_samples (a null counts as not given)
             "not": {

@@ -236,7 +236,7 @@ def throughput_section(rec: Recorder, sizes: Sizes, compile_models: bool = False
             # Static graphs per (preset, batch), as a trial compiles them: without a reset the second batch
             # size would recompile the blocks with a dynamic batch dimension.
             torch._dynamo.reset()
-        rows = preset_throughput(preset, device, batch, sizes.steps, sizes.rounds, compile_models)
+        rows = preset_throughput(preset, device, batch, sizes.steps, sizes.rounds, compile_models, convs=("shift",))
         for row in rows:
             rec.add("rows", {**asdict(row), "batch": batch, "tflops": row.tflops, "mfu": row.mfu(peak)})
         rate = {row.mode: row.images_per_s for row in rows}

@@ -35,6 +35,7 @@ from pydantic import (
 )
 
 from prs_search.errors import NOT_BLANK, Label
+from prs_search.recipe import RECIPE, ConvVariant
 
 # -- limits shared with the SQL columns -------------------------------------------------------------
 
@@ -450,8 +451,12 @@ class SearchRequest(BaseModel):
         default="monotone", description="A search space: a built-in name, or a PATH.yaml."
     )
     epochs: Epochs = 10
-    model: Annotated[str, Field(pattern=PRESET_PATTERN)] = "tiny"
+    model: Annotated[str, Field(pattern=PRESET_PATTERN)] = RECIPE.model
     stem: Literal["conv", "patch"] = "conv"
+    conv: ConvVariant | None = Field(
+        default=None,
+        description="The mixers' convolution: shift (dim/9 channels per tap) or dense; default: the preset's.",
+    )
     gpus_per_trial: Annotated[Number, Field(ge=0.0, le=64.0)] = 0.0
     cpus_per_trial: Annotated[Number, Field(gt=0.0, le=1024.0)] = 1.0
     max_concurrent: Trials | None = None

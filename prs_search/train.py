@@ -119,6 +119,7 @@ def build_model(config: TrainConfig, splits: Splits) -> HybridViT:
         in_chans=splits.in_chans,
         num_classes=splits.num_classes,
         stem=config.stem,
+        **({"conv": config.conv} if config.conv else {}),
         **config.model_overrides,
     )
     assert isinstance(model, HybridViT)
@@ -146,9 +147,9 @@ def make_optimizer(model: HybridViT, config: TrainConfig, device: torch.device) 
     groups = [
         {"params": [p for _, p in others if p.ndim > 1], "weight_decay": config.weight_decay},
         {"params": [p for _, p in others if p.ndim <= 1], "weight_decay": 0.0},
-        {"params": position, "weight_decay": 0.0, "lr": config.lr * config.position_lr_scale},
+        {"params": position, "weight_decay": 0.0, "lr": config.peak_lr * config.position_lr_scale},
     ]
-    return torch.optim.AdamW(groups, lr=config.lr, fused=device.type == "cuda")
+    return torch.optim.AdamW(groups, lr=config.peak_lr, fused=device.type == "cuda")
 
 
 def ramp_steps(config: TrainConfig, steps_per_epoch: int, steps_left: int) -> int:
@@ -220,7 +221,7 @@ def train(
         compile_blocks(model)
     loader = DeviceLoader(
         splits.train, batch_size=config.batch_size, device=device, mean=splits.mean, std=splits.std,
-        train=True, hflip=splits.hflip, seed=config.seed,
+        train=True, hflip=splits.hflip, pad=config.crop_padding, seed=config.seed,
     )  # fmt: skip
     optimizer = make_optimizer(model, config, device)
     steps = len(loader)

@@ -16,6 +16,8 @@ import torch
 from prs_search.checkpoints import load_model
 from prs_search.cli import main
 from prs_search.data import load_dataset, make_splits
+from prs_search.recipe import TrainConfig
+from prs_search.schemas import SearchRequest
 from prs_search.train import evaluate
 
 SCRIPT = Path(sys.executable).with_name("prs-search")
@@ -47,7 +49,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> tuple[d
     """One real `train --json --save` run shared by the tests that inspect its output."""
     save = tmp_path_factory.mktemp("ckpt") / "model.pt"
     proc = run_cli(
-        "train", "--dataset", "digits", "--epochs", "2", "--json", "--schedule", "linear:2,0",
+        "train", "--dataset", "digits", "--model", "tiny", "--epochs", "2", "--json", "--schedule", "linear:2,0",
         "--batch-size", "32", "--save", str(save), "--data-dir", str(data_dir), data_dir=data_dir,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -112,7 +114,7 @@ def run_main(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.Ca
     ("args", "expected"),
     [
         (["train", "--dataset", "mnist"], "unknown dataset 'mnist'"),
-        (["train", "--schedule", "1,2"], "has 2 switch epochs but the model has 4 layers"),
+        (["train", "--model", "tiny", "--schedule", "1,2"], "has 2 switch epochs but the model has 4 layers"),
         (["train", "--schedule", "linear:x"], "cannot read schedule 'linear:x'"),
         (["train", "--epochs", "0"], "--epochs"),
         (["train", "--model", "huge"], "unknown model preset 'huge'"),
@@ -156,7 +158,7 @@ def test_train_save_is_checked_before_training(
 ) -> None:
     file = tmp_path / "a-file"
     file.write_text("")
-    args = ["train", "--epochs", "1", *(a.format(tmp=tmp_path, file=file) for a in args)]
+    args = ["train", "--model", "tiny", "--epochs", "1", *(a.format(tmp=tmp_path, file=file) for a in args)]
     code, stderr = run_main(args, monkeypatch, capsys)
     assert expected.format(tmp=tmp_path, file=file) in one_error_line(code, stderr)
 
@@ -201,3 +203,31 @@ def test_help_mentions_every_train_option(monkeypatch: pytest.MonkeyPatch, capsy
     assert not missing, stdout
     for form in ("linear:FIRST,LAST", "uniform:E", "all-conv", "all-attention"):
         assert form in stdout
+
+
+@pytest.mark.parametrize("command", ["run", "train"])
+def test_the_default_model_is_small(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`small` unless told: `run`, `train`, `POST /v1/searches` (SearchRequest) and a trial's config."""
+    assert TrainConfig().model == SearchRequest.model_fields["model"].default == "small"
+    monkeypatch.setattr(sys, "argv", ["prs-search", command, "--help"])
+    monkeypatch.setenv("COLUMNS", "200")  # the option's line whole, its default on it
+    try:
+        main()
+    except SystemExit as done:
+        assert done.code in (0, None)
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if "--model" in line]
+    assert "[default: small]" in line
+
+
+def test_train_model_tiny_still_trains_the_four_layer_preset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["train", "--model", "tiny", "--num-samples", "100", "--epochs", "1", "--schedule", "1,1,0,0", "--json"]
+    monkeypatch.setattr(sys, "argv", ["prs-search", *args, "--data-dir", str(tmp_path)])
+    main()  # success returns; only errors and --help exit
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    result = json.loads(line)
+    assert result["status"] == "completed" and result["schedule"] == [1, 1, 0, 0]
+    assert [layer["mode"] for layer in result["layers"]] == ["conv", "conv", "attention", "attention"]

@@ -75,7 +75,7 @@ def test_throughput_is_compared_with_timm(smoke: tuple[dict[str, Any], str]) -> 
     for name in ("throughput", "throughput_compile"):
         figures = results["sections"][name]["figures"]
         modes = {(row["batch"], row["mode"]) for row in figures["rows"]}
-        assert {mode for _, mode in modes} == {"conv", "attention", "prs mix", "timm ViT"}
+        assert {mode for _, mode in modes} == {"conv", "attention", "prs mix", "Conv2d block", "timm ViT"}
         assert all(row["vs_timm"] > 0 for row in figures["rows"])
         assert all(check["attention_vs_timm"] > 0 for check in figures["checks"])
 

@@ -12,7 +12,7 @@ import torch
 
 from prs_search import train as train_module
 from prs_search.data import ImageData, Splits, load_dataset, make_splits
-from prs_search.errors import ScheduleError
+from prs_search.errors import ConfigError, ScheduleError
 from prs_search.model import HybridViT
 from prs_search.schedule import Schedule
 from prs_search.train import EpochResult, TrainConfig, build_model, train
@@ -84,9 +84,10 @@ def test_schedule_of_the_wrong_depth_is_rejected(small: Splits) -> None:
         train(config(2), small, Schedule((0, 1, 2), epochs=2), device=CPU)
 
 
-def test_resume_continues_exactly_across_a_switch(small: Splits) -> None:
+@pytest.mark.parametrize("conv", ["shift", "dense"])
+def test_resume_continues_exactly_across_a_switch(small: Splits, conv: str) -> None:
     """4 epochs straight vs 2 epochs, resume from the state taken after epoch 1, 2 more epochs: across a
-    switch and in the middle of a ramp."""
+    switch and in the middle of a ramp, for both conv variants."""
     schedule = Schedule((3, 2, 4, 0), epochs=4)  # layer 2 switches right at the resume, layer 1 after it
     states: dict[int, dict[str, Any]] = {}
 
@@ -94,13 +95,19 @@ def test_resume_continues_exactly_across_a_switch(small: Splits) -> None:
         if result.epoch == 1:
             states[1] = get_state()
 
-    straight, straight_model = train(config(4), small, schedule, on_epoch=keep_state, device=CPU)
+    straight, straight_model = train(config(4, conv=conv), small, schedule, on_epoch=keep_state, device=CPU)
+    assert straight_model.conv == conv
     # Layer 4 switched at epoch 0 and ramps over min(50, 4 epochs of 8 steps) = 32 steps: mid-ramp here.
     ramp = states[1]["model"]["blocks.3.mixer._extra_state"]
     assert ramp == {"mode": "ramp", "ramp_steps": 32, "ramp_pos": 16}
     resumed_epochs: list[int] = []
     resumed, resumed_model = train(
-        config(4), small, schedule, resume=states[1], on_epoch=lambda r, _: resumed_epochs.append(r.epoch), device=CPU
+        config(4, conv=conv),
+        small,
+        schedule,
+        resume=states[1],
+        on_epoch=lambda r, _: resumed_epochs.append(r.epoch),
+        device=CPU,
     )
     assert resumed_epochs == [2, 3]  # only the remaining epochs ran
     assert resumed.epochs_run == straight.epochs_run == 4
@@ -219,3 +226,39 @@ def test_compiled_blocks_match_eager_and_recompile_only_at_switches(small: Split
     # ones, epoch 2 nothing: the ramp's beta is a tensor, not a constant baked into a graph per step.
     assert graphs_after[0] < graphs_after[1] == graphs_after[2]
     assert set(model.state_dict()) == set(build_model(config(3), small).state_dict())  # checkpoints unchanged
+
+
+def test_the_conv_variant_is_the_presets_unless_asked(small: Splits) -> None:
+    assert build_model(config(1), small).conv == "shift"  # tiny's own
+    assert build_model(config(1, model="small"), small).conv == "dense"
+    assert build_model(config(1, conv="dense"), small).conv == "dense"
+    with pytest.raises(ConfigError, match="conv must be one of shift, dense, got 'depthwise'"):
+        config(1, conv="depthwise")
+
+
+def test_a_preset_fills_in_its_own_recipe_fields_and_explicit_values_win() -> None:
+    small, tiny, other = TrainConfig(model="small"), TrainConfig(model="tiny"), TrainConfig(model="cifar_s")
+    assert (small.lr, small.crop_padding) == (1e-3, 0)  # measured on CIFAR-10 subsets: docs/recipe.md
+    assert (tiny.lr, tiny.crop_padding) == (3e-3, None)  # None: 1/8 of the image side
+    assert (other.lr, other.crop_padding) == (1e-3, None)
+    assert TrainConfig(model="small", lr=0.01, crop_padding=4).lr == 0.01
+    assert TrainConfig(model="small", crop_padding=4).crop_padding == 4
+    with pytest.raises(ConfigError, match="crop_padding must be an integer >= 0"):
+        TrainConfig(crop_padding=-1)
+
+
+@pytest.mark.parametrize("padding", [0, 3])
+def test_the_crop_padding_reaches_the_training_loader(
+    small: Splits, padding: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pads: list[int] = []
+
+    class Recording(train_module.DeviceLoader):  # type: ignore[misc,name-defined]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if self.train:
+                pads.append(self.pad)
+
+    monkeypatch.setattr(train_module, "DeviceLoader", Recording)
+    train(config(1, crop_padding=padding), small, Schedule.all_conv(depth=4, epochs=1), device=CPU)
+    assert pads == [padding]

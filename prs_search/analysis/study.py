@@ -62,7 +62,7 @@ class DataScaleRequest:
     repeats: int = 1
     seed: int = 0
     batch_size: int = RECIPE.batch_size
-    lr: float = RECIPE.lr
+    lr: float | None = None  # the preset's
     name: str | None = None
     download: bool = False
     fourier: bool | None = None  # None: when all-conv and all-attention are both among the schedules

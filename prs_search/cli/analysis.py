@@ -17,7 +17,6 @@ from rich.progress import TextColumn
 from rich.table import Table
 
 from prs_search.cli.options import (
-    RECIPE,
     BatchSizeOpt,
     DataDirOpt,
     DbOpt,
@@ -34,6 +33,7 @@ from prs_search.cli.options import (
 )
 from prs_search.cli.progress import LiveBar
 from prs_search.errors import ConfigError
+from prs_search.recipe import RECIPE
 from prs_search.schedule import SCHEDULE_FORMS
 
 if TYPE_CHECKING:  # torch-heavy modules are imported lazily so `--help` stays fast
@@ -172,7 +172,7 @@ def data_scale(
     ] = 1,
     seed: Annotated[int, typer.Option(help="First seed S (subset, split, initialisation, data order).")] = 0,
     batch_size: BatchSizeOpt = RECIPE.batch_size,
-    lr: LearningRateOpt = RECIPE.lr,
+    lr: LearningRateOpt = None,
     name: Annotated[
         str | None, typer.Option(help="Study name; an existing name continues that study (stored runs are kept).")
     ] = None,

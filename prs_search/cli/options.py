@@ -9,9 +9,8 @@ import typer
 from rich.console import Console
 
 from prs_search.errors import ConfigError
-from prs_search.recipe import TrainConfig
+from prs_search.recipe import ConvVariant
 
-RECIPE = TrainConfig()  # the training defaults the options show
 console = Console()
 err_console = Console(stderr=True)
 
@@ -33,12 +32,24 @@ NumSamplesOpt = Annotated[
 ]
 ModelOpt = Annotated[str, typer.Option(help="Model preset (see `prs-search models`).")]
 StemOpt = Annotated[str, typer.Option(help="conv (ViT_C stride-2 3x3 stack) or patch (patchify).")]
+ConvOpt = Annotated[
+    ConvVariant | None,
+    typer.Option(
+        help="The mixers' convolution: dense (a full 3x3 kernel) or shift (dim/9 channels per tap); "
+        "default: the preset's."
+    ),
+]
 SeedOpt = Annotated[int, typer.Option(help="Seed for the subset, the split, the initialisation and the data order.")]
 CompileOpt = Annotated[
     bool, typer.Option("--compile", help="torch.compile each block (pays on the GPU for long trials; slow to start).")
 ]
 BatchSizeOpt = Annotated[int, typer.Option(min=1, help="Training batch size.")]
-LearningRateOpt = Annotated[float, typer.Option(min=0.0, help="Peak AdamW learning rate (warm-up, then cosine).")]
+LearningRateOpt = Annotated[
+    float | None,
+    typer.Option(
+        min=0.0, help="Peak AdamW learning rate (warm-up, then cosine); default: the preset's (tiny 3e-3, else 1e-3)."
+    ),
+]
 HostOpt = Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")]
 MaxImagesOpt = Annotated[
     int, typer.Option(min=1, help="Analyse at most this many validation images (a fixed random choice).")

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from prs_search.cli.options import (
     CompileOpt,
+    ConvOpt,
     DataDirOpt,
     DatasetOpt,
     DbOpt,
@@ -30,6 +31,7 @@ from prs_search.cli.options import (
 )
 from prs_search.cli.progress import LiveBar
 from prs_search.errors import ConfigError, describe_errors
+from prs_search.recipe import RECIPE
 from prs_search.schemas import SearchRequest, SearchStatus
 
 if TYPE_CHECKING:  # Ray and torch are imported lazily so `--help` stays fast
@@ -56,8 +58,9 @@ def run(
     num_samples: NumSamplesOpt = None,
     space: Annotated[str, typer.Option(help="Search space: free, monotone, linear, or a PATH.yaml.")] = "monotone",
     epochs: Annotated[int, typer.Option(min=1, help="Total training epochs E of every trial.")] = 10,
-    model: ModelOpt = "tiny",
+    model: ModelOpt = RECIPE.model,
     stem: StemOpt = "conv",
+    conv: ConvOpt = None,
     gpus_per_trial: Annotated[float, typer.Option(help="GPUs per trial; fractions pack trials on one GPU.")] = 0.0,
     cpus_per_trial: Annotated[float, typer.Option(help="CPUs per trial.")] = 1.0,
     max_concurrent: Annotated[int | None, typer.Option(help="At most this many trials at once.")] = None,
@@ -94,7 +97,7 @@ def run(
     one_size(fraction, num_samples)
     request = _request(
         dataset=dataset, budget=budget, fraction=fraction, num_samples=num_samples, space=space, epochs=epochs,
-        model=model, stem=stem, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
+        model=model, stem=stem, conv=conv, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
         max_concurrent=max_concurrent, grace_period=grace_period, reduction_factor=reduction_factor, seed=seed,
         name=name, compile=compile_model, searcher=searcher, early_stopping=early_stopping, confirm_top=confirm_top,
         confirm_seeds=confirm_seeds,

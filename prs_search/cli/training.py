@@ -1,6 +1,5 @@
 """`prs-search train`, `models` and `datasets`: one trial, and what there is to train."""
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -11,9 +10,9 @@ from rich.live import Live
 from rich.table import Table
 
 from prs_search.cli.options import (
-    RECIPE,
     BatchSizeOpt,
     CompileOpt,
+    ConvOpt,
     DataDirOpt,
     DatasetOpt,
     DownloadOpt,
@@ -28,6 +27,7 @@ from prs_search.cli.options import (
     output_file,
     resolve_data_dir,
 )
+from prs_search.recipe import RECIPE, TrainConfig
 from prs_search.schedule import SCHEDULE_FORMS
 
 if TYPE_CHECKING:  # torch-heavy modules are imported lazily so `--help` stays fast
@@ -55,12 +55,13 @@ def train(
     dataset: DatasetOpt = "digits",
     schedule: Annotated[str, typer.Option(help=f"Switch epochs: {SCHEDULE_FORMS}.")] = "prs",
     epochs: Annotated[int, typer.Option(min=1, help="Total training epochs E.")] = RECIPE.epochs,
-    model: ModelOpt = "tiny",
+    model: ModelOpt = RECIPE.model,
     stem: StemOpt = "conv",
+    conv: ConvOpt = None,
     fraction: FractionOpt = None,
     num_samples: NumSamplesOpt = None,
     batch_size: BatchSizeOpt = RECIPE.batch_size,
-    lr: LearningRateOpt = RECIPE.lr,
+    lr: LearningRateOpt = None,
     seed: SeedOpt = 0,
     data_dir: DataDirOpt = None,
     download: DownloadOpt = False,
@@ -77,8 +78,15 @@ def train(
     if save is not None:
         output_file(save, "--save", "model.pt")
     splits = _load_splits(dataset, fraction, num_samples, seed, data_dir, download)
-    config = dataclasses.replace(
-        RECIPE, model=model, stem=stem, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, compile=compile_model
+    config = TrainConfig(  # not a replace() of RECIPE: the preset's own recipe fields fill in afresh
+        model=model,
+        stem=stem,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        compile=compile_model,
+        conv=conv,
     )
     depth = build_model(config, splits).depth
     sched = Schedule.parse(schedule, depth, epochs)
@@ -87,7 +95,8 @@ def train(
         result, trained = run_trial(config, splits, sched, on_epoch=table.add, evaluate_test=True)
     if save is not None:
         model_args = {
-            "img_size": splits.img_size, "in_chans": splits.in_chans, "num_classes": splits.num_classes, "stem": stem
+            "img_size": splits.img_size, "in_chans": splits.in_chans, "num_classes": splits.num_classes, "stem": stem,
+            "conv": trained.conv,
         }  # fmt: skip
         # The size options as given, so an analysis can rebuild the same validation split.
         meta = {"dataset": dataset, "fraction": fraction, "num_samples": num_samples, **result.to_dict()}

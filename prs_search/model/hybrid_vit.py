@@ -2,8 +2,10 @@
 
 Progressive Reparameterization Scheduling (Lee et al. 2022, "Towards Flexible Inductive Bias via
 Progressive Reparameterization Scheduling"): every block's token mixer starts as a 3x3 convolution
-written as 9-head attention with one-hot offsets (Cordonnier et al. 2020) and is reparameterized
-into full self-attention at its own epoch, preserving the function at the switch. Stems follow
+written as 9-head attention with one-hot offsets (Cordonnier et al. 2020), with heads of width dim/9
+(`conv="shift"`) or of full width around one dense kernel (`conv="dense"`, d'Ascoli et al.'s
+Transformed CNNs), and is reparameterized into full self-attention at its own epoch, preserving the
+function at the switch. Stems follow
 Xiao et al. 2021 ("Early Convolutions Help Transformers See Better") or ViT's patchify.
 """
 
@@ -17,9 +19,10 @@ from timm.layers import DropPath, Mlp, trunc_normal_
 from torch import nn
 
 from prs_search.errors import ConfigError
-from prs_search.model.mixer import ReparamMixer
+from prs_search.model.mixer import CONV_VARIANTS, ReparamMixer
 from prs_search.model.registry import register_model
 from prs_search.model.stems import STEMS
+from prs_search.recipe import ConvVariant
 
 _layer_norm: type[nn.Module] = partial(nn.LayerNorm, eps=1e-6)  # type: ignore[assignment]
 POSITION_PARAMS = ("locality_raw", "center")  # the mixers' relative-position terms
@@ -38,10 +41,15 @@ class Block(nn.Module):
         drop_path: float = 0.0,
         norm_layer: type[nn.Module] = nn.LayerNorm,
         act_layer: type[nn.Module] = nn.GELU,
+        conv: ConvVariant = "shift",
     ) -> None:
         super().__init__()
+        if conv not in CONV_VARIANTS:
+            raise ConfigError(f"unknown conv variant {conv!r}; choose one of {', '.join(CONV_VARIANTS)}")
         self.norm1 = norm_layer(dim)
-        self.mixer = ReparamMixer(dim, grid_size, kernel_size=kernel_size, locality_strength=locality_strength)
+        self.mixer: ReparamMixer = CONV_VARIANTS[conv](
+            dim, grid_size, kernel_size=kernel_size, locality_strength=locality_strength
+        )
         self.norm2 = norm_layer(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=act_layer)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
@@ -75,6 +83,7 @@ class HybridViT(nn.Module):
         drop_path_rate: float = 0.0,
         norm_layer: type[nn.Module] = _layer_norm,
         act_layer: type[nn.Module] = nn.GELU,
+        conv: ConvVariant = "shift",
     ) -> None:
         super().__init__()
         if stem not in STEMS:
@@ -83,7 +92,7 @@ class HybridViT(nn.Module):
         patch_size = patch_size or max(img_size // 8, 1)
         if img_size % patch_size:
             raise ConfigError(f"img_size {img_size} is not divisible by patch_size {patch_size}")
-        self.num_classes, self.embed_dim, self.depth = num_classes, embed_dim, depth
+        self.num_classes, self.embed_dim, self.depth, self.conv = num_classes, embed_dim, depth, conv
         self.stem = STEMS[stem](img_size, patch_size, in_chans, embed_dim, tuple(stem_channels))
         self.grid_size: tuple[int, int] = tuple(self.stem.grid_size)  # type: ignore[arg-type,assignment]
         dpr = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # stochastic depth grows with depth
@@ -98,6 +107,7 @@ class HybridViT(nn.Module):
                     dpr[i],
                     norm_layer,
                     act_layer,
+                    conv,
                 )
                 for i in range(depth)
             ]
@@ -180,6 +190,13 @@ def _create_hybrid_vit(preset: dict[str, Any], **overrides: Any) -> HybridViT:
 def tiny(**kwargs: Any) -> HybridViT:
     """CPU-sized, for tests and demos: 4 blocks x 36 dim (9 heads x 4); defaults fit digits (1x8x8)."""
     preset = dict(img_size=8, in_chans=1, num_classes=10, stem_channels=(16, 32), embed_dim=36, depth=4)
+    return _create_hybrid_vit(preset, **kwargs)
+
+
+@register_model
+def small(**kwargs: Any) -> HybridViT:
+    """The default: 6 blocks x 144 dim (9 heads x 16), dense 3x3 convolutions; fits and trains on a CPU."""
+    preset = dict(stem_channels=(32, 64), embed_dim=144, depth=6, mlp_ratio=2.0, conv="dense")
     return _create_hybrid_vit(preset, **kwargs)
 
 

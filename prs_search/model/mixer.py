@@ -5,8 +5,15 @@ attention can express any KxK convolution: head h attends one-hot to its own off
 value/output projections form that offset's slice of the kernel. This mixer lives in three modes over
 the same value and output projections:
 
-* ``conv``: each head reads the value at its offset, zero-padded at the borders. That is a depthwise
-  one-hot shift of `v`, so it costs what a convolution costs and never builds an N x N matrix.
+* ``conv``: a KxK convolution on the token grid, zero-padded at the borders, at convolution cost (no
+  N x N matrix). Two strengths (`CONV_VARIANTS`):
+  - ``shift`` (`ShiftMixer`, Cordonnier's construction with heads of width dim/K^2): each head reads
+    its values at its offset, a depthwise one-hot shift of `v`, then `proj`; every offset carries only
+    dim/K^2 channels, a convolution of rank dim/K^2 per tap.
+  - ``dense`` (`DenseMixer`): one full `dim -> dim` KxK kernel, a real CNN layer (one `conv2d`).
+    Cordonnier's theorem needs heads of full width for that, so after the switch every head reads the
+    whole token as its value and head h writes through the kernel's slice at its offset (d'Ascoli et
+    al.'s Transformed CNNs): the same kernel, now applied to attention-weighted tokens.
 * ``ramp`` (a bounded number of optimiser steps after the switch): per head
 
       A_h = (1 - beta) P_h + beta S_h,
@@ -48,6 +55,7 @@ from timm.layers import trunc_normal_
 from torch import nn
 
 from prs_search.errors import ConfigError
+from prs_search.recipe import ConvVariant
 
 Mode = Literal["conv", "ramp", "attention"]
 
@@ -72,6 +80,10 @@ def _grid_positions(h: int, w: int, r: int = 0) -> torch.Tensor:
 class ReparamMixer(nn.Module):
     """Token mixer over an (H, W) grid: conv until `switch_to_attention()`, then a ramp, then attention.
 
+    The base of both conv variants: the attention side (content q/k, the position terms, the sink),
+    the switch and the ramp. A variant supplies its convolution (`_conv`), its attention output
+    (`_attention`) and the kernel conv mode applies (`conv_kernel`).
+
     Args:
         dim: token width; must be divisible by `kernel_size**2` (one head per kernel offset).
         grid_size: (H, W) of the token grid.
@@ -83,7 +95,6 @@ class ReparamMixer(nn.Module):
 
     # Buffers (declared for the type checker; registered in __init__ and _register_geometry).
     offsets: torch.Tensor
-    shift_kernel: torch.Tensor
     beta: torch.Tensor
     grid_pos: torch.Tensor
     ring_pos: torch.Tensor
@@ -118,33 +129,17 @@ class ReparamMixer(nn.Module):
         self.ramp_steps = 0
         self.ramp_pos = 0
 
-        # v has no bias: a bias shifted onto padding positions would break the conv equivalence.
         self.qk = nn.Linear(dim, 2 * dim, bias=False)
-        self.v = nn.Linear(dim, dim, bias=False)
-        self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(proj_drop)
-
         offsets = kernel_offsets(kernel_size)
         self.register_buffer("offsets", offsets.float(), persistent=False)
-        self.register_buffer("shift_kernel", self._one_hot_shift_kernel(offsets), persistent=False)
         self.register_buffer("beta", torch.zeros(()), persistent=False)  # a tensor: no recompile per step
         self._register_geometry(grid_size)
         self.locality_raw = nn.Parameter(torch.full((num_heads,), _inverse_softplus(locality_strength)))
         self.center = nn.Parameter(offsets.float().clone())  # c_h, starts at the head's offset
         trunc_normal_(self.qk.weight, std=0.02)
-        trunc_normal_(self.v.weight, std=0.02)
-        trunc_normal_(self.proj.weight, std=0.02)
-        nn.init.zeros_(self.proj.bias)
 
     # --- geometry ----------------------------------------------------------------------------------
-
-    def _one_hot_shift_kernel(self, offsets: torch.Tensor) -> torch.Tensor:
-        """Depthwise (C, 1, K, K) kernel: channel c of head h reads its value at head h's offset."""
-        k, r = self.kernel_size, self.kernel_size // 2
-        kernel = torch.zeros(self.dim, 1, k, k)
-        for head, (dy, dx) in enumerate(offsets.tolist()):
-            kernel[head * self.head_dim : (head + 1) * self.head_dim, 0, r + dy, r + dx] = 1.0
-        return kernel
 
     def _register_geometry(self, grid_size: tuple[int, int]) -> None:
         """Token positions (grid, padded grid, padding ring), key features and the conv taps.
@@ -194,12 +189,8 @@ class ReparamMixer(nn.Module):
         return F.pad(features, (0, self.attn_dim - self.head_dim - 4))
 
     def conv_kernel(self) -> torch.Tensor:
-        """The (C_out, C_in, K, K) kernel that conv mode applies, assembled from v and proj."""
-        k = self.kernel_size
-        wv = self.v.weight.view(self.num_heads, self.head_dim, self.dim)  # per head: (d, C_in)
-        wo = self.proj.weight.view(self.dim, self.num_heads, self.head_dim)  # per head: (C_out, d)
-        per_offset = torch.einsum("ohd,hdi->hoi", wo, wv)  # (heads, C_out, C_in)
-        return per_offset.permute(1, 2, 0).reshape(self.dim, self.dim, k, k)
+        """The (C_out, C_in, K, K) kernel that conv mode applies."""
+        raise NotImplementedError
 
     # --- the switch and the ramp -------------------------------------------------------------------
 
@@ -238,39 +229,40 @@ class ReparamMixer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, N, C) tokens in row-major grid order."""
         if self.mode == "conv":
-            y = self._shift(self.v(x))
+            y = self._conv(x)
         else:
-            # One matmul for q, k and v (measured: 2-3% of an attention step over two).
-            q, k, v = F.linear(x, torch.cat([self.qk.weight, self.v.weight])).chunk(3, dim=-1)
-            y = self._attend(q, k, v)
-            if self.mode == "ramp":
-                y = torch.lerp(self._shift(v), y, self.beta.to(v.dtype))
-        return self.proj_drop(self.proj(y))
+            y = self._attention(x)
+            if self.mode == "ramp":  # both paths end in the same bias, so the blend keeps it exactly
+                y = torch.lerp(self._conv(x), y, self.beta.to(y.dtype))
+        return self.proj_drop(y)
+
+    def _conv(self, x: torch.Tensor) -> torch.Tensor:
+        """Conv mode's output (B, N, C)."""
+        raise NotImplementedError
+
+    def _attention(self, x: torch.Tensor) -> torch.Tensor:
+        """Attention's output (B, N, C), the same output projection and bias as `_conv`."""
+        raise NotImplementedError
 
     def _to_grid(self, t: torch.Tensor) -> torch.Tensor:
         b, _, c = t.shape
         return t.transpose(1, 2).reshape(b, c, *self.grid_size)
 
-    def _shift(self, v: torch.Tensor) -> torch.Tensor:
-        """Each head's values read at its offset, zero-padded: the one-hot pattern P without a matrix."""
-        grid = self._to_grid(v)
-        shifted = F.conv2d(grid, self.shift_kernel.to(v.dtype), padding=self.kernel_size // 2, groups=self.dim)
-        return shifted.flatten(2).transpose(1, 2)
-
     def _split(self, t: torch.Tensor) -> torch.Tensor:
         return t.reshape(t.shape[0], -1, self.num_heads, self.head_dim).transpose(1, 2)
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """S v in one fused attention call: content and position features side by side, plus the sink."""
-        b, dtype = q.shape[0], q.dtype
+        """(B, heads, N, dv): S_h v_h in one attention call, content and position features side by side,
+        plus the sink. `v` is (B, heads, N, dv) per head; values narrower than q and k are padded to their
+        width, which the fused kernel needs (wider ones take the unfused kernel: `DenseMixer`)."""
+        b, dtype, dv = q.shape[0], q.dtype, v.shape[-1]
         q, k, v = q.float(), k.float(), v.float()
-        sink = q.new_zeros(b, 1, self.dim)
         q = torch.cat([self._split(q) * self.scale, self._query_features().expand(b, -1, -1, -1)], dim=-1)
-        k = torch.cat([self._split(torch.cat([k, sink], 1)), self.key_features.expand(b, self.num_heads, -1, -1)], -1)
-        v = F.pad(self._split(torch.cat([v, sink], 1)), (0, self.attn_dim - self.head_dim))
+        k = torch.cat([self._split(F.pad(k, (0, 0, 0, 1))), self.key_features.expand(b, self.num_heads, -1, -1)], -1)
+        v = F.pad(v, (0, max(self.attn_dim - dv, 0), 0, 1))  # and the sink's zero value
         with torch.autocast(q.device.type, enabled=False):
             out = F.scaled_dot_product_attention(q, k, v, scale=1.0)
-        return out[..., : self.head_dim].transpose(1, 2).reshape(b, -1, self.dim).to(dtype)
+        return out[..., :dv].to(dtype)
 
     # --- analysis ----------------------------------------------------------------------------------
 
@@ -300,3 +292,93 @@ class ReparamMixer(nn.Module):
     def extra_repr(self) -> str:
         ramp = f", ramp={self.ramp_pos}/{self.ramp_steps}" if self.mode == "ramp" else ""
         return f"dim={self.dim}, grid={self.grid_size}, heads={self.num_heads}, mode={self.mode}{ramp}"
+
+
+class ShiftMixer(ReparamMixer):
+    """Cordonnier's construction: K*K heads of width dim/K^2 over shared value and output projections.
+
+    Conv mode: head h's values read at its offset (a depthwise one-hot shift), then `proj`; the kernel
+    it applies at offset h is `proj_h @ v_h`, of rank dim/K^2.
+    """
+
+    shift_kernel: torch.Tensor
+
+    def __init__(self, dim: int, grid_size: tuple[int, int], **kwargs: Any) -> None:
+        super().__init__(dim, grid_size, **kwargs)
+        # v has no bias: a bias shifted onto padding positions would break the conv equivalence.
+        self.v = nn.Linear(dim, dim, bias=False)
+        self.proj = nn.Linear(dim, dim)
+        self.register_buffer("shift_kernel", self._one_hot_shift_kernel(self.offsets.long()), persistent=False)
+        trunc_normal_(self.v.weight, std=0.02)
+        trunc_normal_(self.proj.weight, std=0.02)
+        nn.init.zeros_(self.proj.bias)
+
+    def _one_hot_shift_kernel(self, offsets: torch.Tensor) -> torch.Tensor:
+        """Depthwise (C, 1, K, K) kernel: channel c of head h reads its value at head h's offset."""
+        k, r = self.kernel_size, self.kernel_size // 2
+        kernel = torch.zeros(self.dim, 1, k, k)
+        for head, (dy, dx) in enumerate(offsets.tolist()):
+            kernel[head * self.head_dim : (head + 1) * self.head_dim, 0, r + dy, r + dx] = 1.0
+        return kernel
+
+    def conv_kernel(self) -> torch.Tensor:
+        """The (C_out, C_in, K, K) kernel that conv mode applies, assembled from v and proj."""
+        k = self.kernel_size
+        wv = self.v.weight.view(self.num_heads, self.head_dim, self.dim)  # per head: (d, C_in)
+        wo = self.proj.weight.view(self.dim, self.num_heads, self.head_dim)  # per head: (C_out, d)
+        per_offset = torch.einsum("ohd,hdi->hoi", wo, wv)  # (heads, C_out, C_in)
+        return per_offset.permute(1, 2, 0).reshape(self.dim, self.dim, k, k)
+
+    def _conv(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self._shift(self.v(x)))
+
+    def _attention(self, x: torch.Tensor) -> torch.Tensor:
+        # One matmul for q, k and v (measured: 2-3% of an attention step over two).
+        q, k, v = F.linear(x, torch.cat([self.qk.weight, self.v.weight])).chunk(3, dim=-1)
+        out = self._attend(q, k, self._split(v))
+        return self.proj(out.transpose(1, 2).reshape(x.shape))
+
+    def _shift(self, v: torch.Tensor) -> torch.Tensor:
+        """Each head's values read at its offset, zero-padded: the one-hot pattern P without a matrix."""
+        grid = self._to_grid(v)
+        shifted = F.conv2d(grid, self.shift_kernel.to(v.dtype), padding=self.kernel_size // 2, groups=self.dim)
+        return shifted.flatten(2).transpose(1, 2)
+
+
+class DenseMixer(ReparamMixer):
+    """A full KxK `dim -> dim` convolution that becomes attention with full-width values.
+
+    Conv mode: `conv2d(x, kernel) + bias`, a real CNN layer. Attention: head h attends with its own
+    queries and keys (width dim/K^2, as in `ShiftMixer`) over the whole tokens, and writes through the
+    kernel's slice at its offset: sum_h W_h (A_h x) + bias. With A_h the one-hot tap pattern that is the
+    convolution itself, so the switch is exact (d'Ascoli et al.'s Transformed CNNs; Cordonnier's
+    theorem with heads of full width).
+    """
+
+    def __init__(self, dim: int, grid_size: tuple[int, int], **kwargs: Any) -> None:
+        super().__init__(dim, grid_size, **kwargs)
+        k = self.kernel_size
+        self.kernel = nn.Parameter(torch.empty(dim, dim, k, k))
+        self.bias = nn.Parameter(torch.zeros(dim))
+        trunc_normal_(self.kernel, std=0.02)
+
+    def conv_kernel(self) -> torch.Tensor:
+        return self.kernel
+
+    def _conv(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.conv2d(self._to_grid(x), self.kernel, self.bias, padding=self.kernel_size // 2)
+        return y.flatten(2).transpose(1, 2)
+
+    def _attention(self, x: torch.Tensor) -> torch.Tensor:
+        q, k = self.qk(x).chunk(2, dim=-1)
+        # Every head reads the whole token. Values wider than queries take the unfused kernel, which
+        # measured faster than padding q and k to full width for the fused one (56 vs 101 ms per
+        # forward + backward at batch 32, 65 keys, width 144, one thread).
+        values = x.unsqueeze(1).expand(-1, self.num_heads, -1, -1)
+        out = self._attend(q, k, values)  # (B, heads, N, C)
+        # (C_out, heads * C_in) in head order: column h * C + i is the kernel's tap at offset h.
+        weight = self.kernel.permute(0, 2, 3, 1).reshape(self.dim, -1)
+        return F.linear(out.transpose(1, 2).flatten(2), weight, self.bias)
+
+
+CONV_VARIANTS: dict[ConvVariant, type[ReparamMixer]] = {"shift": ShiftMixer, "dense": DenseMixer}

@@ -61,12 +61,12 @@ def run_search(request: SearchJob, on_progress: Callable[[SearchProgress], None]
     )  # fmt: skip
     base = {
         "model": request.model, "stem": request.stem, "epochs": request.epochs, "seed": request.seed,
-        "compile": request.compile,
+        "compile": request.compile, "conv": space.conv_for(request.conv),
     }  # fmt: skip
     model_config = _model_config(base, splits)
     initial = space.initial_params(model_config["depth"], request.epochs)  # a misfit fails before Ray starts
     store = ResultsStore(request.database_url, retries=PATIENT_RETRIES)  # outlives a database restart
-    existing = _find_search(store, request, splits)  # its conflicts are said before Ray starts
+    existing = _find_search(store, request, splits, model_config["conv"])  # its conflicts are said before Ray starts
     if existing is not None and existing.status == SearchStatus.FINISHED:
         log.info("search %s is already finished", existing.name)
         return _summary(store, existing, started)
@@ -119,7 +119,8 @@ def _run_held(
 def _model_config(base: dict[str, Any], splits: Splits) -> dict[str, Any]:
     model = build_model(TrainConfig(**base), splits)
     return {
-        "preset": base["model"], "stem": base["stem"], "depth": model.depth, "embed_dim": model.embed_dim,
+        "preset": base["model"], "stem": base["stem"], "conv": model.conv, "depth": model.depth,
+        "embed_dim": model.embed_dim,
         "img_size": splits.img_size, "in_chans": splits.in_chans, "num_classes": splits.num_classes,
     }  # fmt: skip
 
@@ -130,7 +131,7 @@ def _default_name(request: SearchJob, num_samples: int) -> str:
     return f"{dataset}-{num_samples}-{Path(request.space).stem}-{stamp}"
 
 
-def _find_search(store: ResultsStore, request: SearchJob, splits: Splits) -> SearchRecord | None:
+def _find_search(store: ResultsStore, request: SearchJob, splits: Splits, conv: str) -> SearchRecord | None:
     """The stored search this request continues (same --name, or --resume), or None for a new one; a
     stored one asked for with other options, run by another driver now, or nothing to resume -> one error."""
     name = request.name or (_latest_resumable(store, request, splits) if request.resume else None)
@@ -139,7 +140,7 @@ def _find_search(store: ResultsStore, request: SearchJob, splits: Splits) -> Sea
         if request.resume:
             raise ConfigError(f"nothing to resume: no search named {name!r}" if name else "nothing to resume")
         return None
-    _check_same(existing, request, splits)
+    _check_same(existing, request, splits, conv)
     if existing.status != SearchStatus.FINISHED:  # refused in a second; `acquire_driver` enforces it
         store.refuse_if_driven(search_id=existing.id, ttl_s=get_settings().driver_lease_ttl_s)
     return existing
@@ -167,16 +168,20 @@ def _latest_resumable(store: ResultsStore, request: SearchJob, splits: Splits) -
     return None
 
 
-def _check_same(existing: SearchRecord, request: SearchJob, splits: Splits) -> None:
+def _check_same(existing: SearchRecord, request: SearchJob, splits: Splits, conv: str) -> None:
     asked = {
         "dataset": request.dataset, "num_samples": splits.num_samples, "budget": request.budget,
         "epochs": request.epochs, "model": request.model, "stem": request.stem, "seed": request.seed,
         "space": Path(request.space).stem, "searcher": request.searcher, "early_stopping": request.early_stopping,
+        "conv": conv,
     }  # fmt: skip
+    # A search recorded before the conv variants existed ran the only one there was.
+    stored = {key: getattr(existing, key) for key in asked if key != "conv"}
+    stored["conv"] = existing.architecture.get("conv", "shift")
     for key, value in asked.items():
-        if getattr(existing, key) not in (value, None):  # None: recorded before the field existed
+        if stored[key] not in (value, None):  # None: recorded before the field existed
             raise ConfigError(
-                f"search {existing.name!r} exists with {key}={getattr(existing, key)!r}, not {value!r}: "
+                f"search {existing.name!r} exists with {key}={stored[key]!r}, not {value!r}: "
                 "pass the same options to resume (or show) it, or choose another --name"
             )
 

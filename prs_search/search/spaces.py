@@ -28,6 +28,8 @@ _KINDS: tuple[str, ...] = ("free", "monotone", "linear")
 # Fields a space may not set: the search owns them (epochs, seed) or the CLI chooses them (model).
 _RESERVED = {"epochs", "seed", "model", "model_overrides"}
 _TRAIN_FIELDS = {f.name for f in fields(TrainConfig)} - _RESERVED
+# Fields a space may fix but not search: they change the architecture, and a search has one model.
+_FIXED_ONLY = {"conv"}
 
 
 class Suggester(Protocol):
@@ -65,6 +67,14 @@ class SearchSpace:
             high = switch[-1] if self.schedule == "monotone" and switch else epochs
             switch.append(trial.suggest_int(f"e{layer}", 0, high))
         return Schedule.of(switch, epochs)
+
+    def conv_for(self, asked: str | None) -> str | None:
+        """The conv variant of this space's trials: the one asked for (--conv, the API's `conv`), else the
+        space's own, else None (the preset's). Asking for another than the space fixes is an error."""
+        fixed = self.train.get("conv")
+        if asked is not None and fixed is not None and asked != fixed:
+            raise ConfigError(f"search space {self.name} fixes conv={fixed}; conv={asked} contradicts it")
+        return asked or fixed
 
     def initial_params(self, depth: int, epochs: int) -> list[dict[str, int]]:
         """The `initial` schedules as this space's Optuna parameters (raises if one does not fit)."""
@@ -138,6 +148,11 @@ def parse_space(raw: Any, name: str, source: str = "<space>") -> SearchSpace:
                 f"search space {source}: '{section}' has unknown field(s) {', '.join(sorted(bad))}; "
                 f"allowed: {', '.join(sorted(_TRAIN_FIELDS))}"
             )
+    searched_fixed = set(search) & _FIXED_ONLY
+    if searched_fixed:
+        raise ConfigError(
+            f"search space {source}: {', '.join(sorted(searched_fixed))} may be fixed under 'train', not searched"
+        )
     for param, spec in search.items():
         _check_spec(param, spec, source)
     _check_train_values(train, search, source)

@@ -21,7 +21,10 @@ from prs_search.train import TrainConfig
 
 def run_train_config(search: SearchRecord, params: dict[str, Any]) -> TrainConfig:
     """What a run of the search trained with: the search's shared settings overridden by its parameters."""
-    base = {"model": search.model, "stem": search.stem, "epochs": search.epochs, "seed": search.seed}
+    base = {
+        "model": search.model, "stem": search.stem, "epochs": search.epochs, "seed": search.seed,
+        "conv": search.architecture.get("conv"),  # absent: recorded before the variants existed (shift)
+    }  # fmt: skip
     return TrainConfig(**{**base, **params})
 
 
@@ -50,7 +53,7 @@ def load_run_model(
     shape = search.architecture
     model = create_model(
         config.model, img_size=shape["img_size"], in_chans=shape["in_chans"], num_classes=shape["num_classes"],
-        stem=config.stem, **config.model_overrides,
+        stem=config.stem, **({"conv": config.conv} if config.conv else {}), **config.model_overrides,
     )  # fmt: skip
     assert isinstance(model, HybridViT)
     # The layers that had switched by the checkpointed epoch must be attention before the weights load.

@@ -10,7 +10,9 @@ from search.helpers import CLI, FinishedSearch, cli_env, tiny_request
 
 from prs_search.search import cluster, run_search
 
-TRAIN_ARGS = ["--dataset", "digits", "--fraction", "0.3", "--epochs", "2", "--schedule", "linear:2,0"]
+TRAIN_ARGS = [
+    "--dataset", "digits", "--model", "tiny", "--fraction", "0.3", "--epochs", "2", "--schedule", "linear:2,0",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="session")

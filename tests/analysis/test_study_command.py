@@ -32,8 +32,9 @@ def table_rows(markdown: str) -> list[list[str]]:
 
 def study_args(tmp_path: Path, out: str, *extra: str) -> list[str]:
     return ["study", "data-scale", "--dataset", "digits", "--sizes", ",".join(map(str, SIZES)), "--repeats", "2",
-            "--epochs", "2", "--out", str(tmp_path / out), "--db", f"sqlite:///{tmp_path / 'prs.db'}",
-            "--data-dir", str(tmp_path / "data"), "--max-images", "16", *extra]  # fmt: skip
+            "--epochs", "2", "--model", "tiny", "--out", str(tmp_path / out),
+            "--db", f"sqlite:///{tmp_path / 'prs.db'}", "--data-dir", str(tmp_path / "data"), "--max-images", "16",
+            *extra]  # fmt: skip
 
 
 def steps_per_epoch(tmp_path: Path, num_samples: int) -> int:

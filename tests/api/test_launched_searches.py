@@ -16,8 +16,8 @@ pytestmark = pytest.mark.slow
 
 # Long enough to be stopped half-way: 40 trials of 2 epochs, one at a time, no finalists' re-evaluation.
 BODY = {
-    "dataset": "digits", "fraction": 0.25, "budget": 40, "epochs": 2, "max_concurrent": 1, "grace_period": 2,
-    "confirm_top": 0,
+    "dataset": "digits", "fraction": 0.25, "budget": 40, "epochs": 2, "model": "tiny", "max_concurrent": 1,
+    "grace_period": 2, "confirm_top": 0,
 }  # fmt: skip
 
 

@@ -219,6 +219,7 @@ def test_post_search_accepted_with_location(client: TestClient, rows: Rows) -> N
         {"max_concurrent": 0},
         {"reduction_factor": 1},
         {"stem": "vit"},
+        {"conv": "depthwise"},
         {"space": "nope"},
         {"space": "/etc/passwd"},
         {"dataset": "--help"},

@@ -3,14 +3,21 @@
 import torch
 from torch import nn
 
+from prs_search.model import DenseMixer
+
 
 def randomize_(module: nn.Module, seed: int, *, qk: bool = True) -> nn.Module:
-    """Give every Linear normal(0, fan_in**-0.5) weights and small random biases, every LayerNorm
-    weights around 1 and small biases, as a trained network would have. The mixers' switch parameters
-    (locality_raw, center) keep their values; with `qk=False` the query/key projections keep their
-    constructed weights too."""
+    """Give every Linear (and every dense mixer's kernel) normal(0, fan_in**-0.5) weights and small random
+    biases, every LayerNorm weights around 1 and small biases, as a trained network would have. The mixers'
+    switch parameters (locality_raw, center) keep their values; with `qk=False` the query/key projections
+    keep their constructed weights too."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
+        for mixer in module.modules():
+            if isinstance(mixer, DenseMixer):  # its kernel is a parameter, not a Linear
+                fan_in = mixer.kernel[0].numel()
+                mixer.kernel.copy_(torch.randn(mixer.kernel.shape, generator=gen) * fan_in**-0.5)
+                mixer.bias.copy_(0.1 * torch.randn(mixer.bias.shape, generator=gen))
         for name, mod in module.named_modules():
             if isinstance(mod, nn.Linear):
                 if name.split(".")[-1] == "qk" and not qk:

@@ -5,10 +5,11 @@ import pytest
 import torch
 
 from prs_search.errors import ConfigError
-from prs_search.model import HybridViT, create_model, list_models, model_doc
+from prs_search.model import CONV_VARIANTS, HybridViT, create_model, list_models, model_doc
+from prs_search.recipe import CONV_VARIANT_NAMES
 
 ATTENTION_ONLY = ("qk.weight", "locality_raw", "center")
-PARAM_RANGES = {"tiny": (0.0, 0.1e6), "cifar_s": (3e6, 6e6), "cifar_m": (20e6, 30e6)}
+PARAM_RANGES = {"tiny": (0.0, 0.1e6), "small": (0.5e6, 5e6), "cifar_s": (3e6, 6e6), "cifar_m": (20e6, 30e6)}
 SHAPES = [(8, 1, 10), (32, 3, 100)]  # (img_size, in_chans, num_classes): digits-like and CIFAR-like
 
 
@@ -31,14 +32,19 @@ def _has_grad(grad: torch.Tensor | None) -> bool:
     return grad is not None and bool(torch.isfinite(grad).all()) and bool(grad.abs().sum() > 0)
 
 
+@pytest.mark.parametrize("conv", [None, *CONV_VARIANTS])
 @pytest.mark.parametrize(("img_size", "in_chans", "num_classes"), SHAPES, ids=["8px-1ch", "32px-3ch"])
 @pytest.mark.parametrize("name", list_models())  # every registered preset, as timm's registry test does
-def test_preset_forward_backward_both_modes(name: str, img_size: int, in_chans: int, num_classes: int) -> None:
+def test_preset_forward_backward_both_modes(
+    name: str, img_size: int, in_chans: int, num_classes: int, conv: str | None
+) -> None:
     torch.manual_seed(0)
-    model = create_model(name, img_size=img_size, in_chans=in_chans, num_classes=num_classes)
+    variant = {"conv": conv} if conv else {}  # None: the preset's own, whose size the table says
+    model = create_model(name, img_size=img_size, in_chans=in_chans, num_classes=num_classes, **variant)
     assert isinstance(model, HybridViT)
+    assert model.conv == (conv or model.conv) and isinstance(model.mixers[0], CONV_VARIANTS[model.conv])
     low, high = PARAM_RANGES[name]
-    assert low <= sum(p.numel() for p in model.parameters()) < high
+    assert conv or low <= sum(p.numel() for p in model.parameters()) < high
     # eval(): drop-path must not silence a block at random; gradients flow the same way otherwise.
     model.eval()
     x = torch.randn(2, in_chans, img_size, img_size, generator=torch.Generator().manual_seed(1))
@@ -56,6 +62,10 @@ def test_preset_forward_backward_both_modes(name: str, img_size: int, in_chans: 
     assert not missing, f"attention mode: no gradient for {missing}"
 
 
+def test_the_conv_variants_are_the_recipes_names() -> None:
+    assert tuple(CONV_VARIANTS) == CONV_VARIANT_NAMES
+
+
 def test_parameter_counts_do_not_depend_on_the_mode() -> None:
     model = create_model("tiny")
     before = sum(p.numel() for p in model.parameters())
@@ -64,7 +74,7 @@ def test_parameter_counts_do_not_depend_on_the_mode() -> None:
 
 
 def test_unknown_preset_is_a_config_error_listing_the_presets() -> None:
-    with pytest.raises(ConfigError, match=r"unknown model preset 'huge'.*cifar_m, cifar_s, tiny"):
+    with pytest.raises(ConfigError, match=r"unknown model preset 'huge'.*cifar_m, cifar_s, small, tiny"):
         create_model("huge")
     with pytest.raises(ConfigError):
         model_doc("huge")
@@ -77,6 +87,7 @@ def test_unknown_preset_is_a_config_error_listing_the_presets() -> None:
         ({"img_size": 10, "patch_size": 4}, "not divisible by patch_size"),
         ({"img_size": 12, "patch_size": 3}, "power of two"),
         ({"embed_dim": 40}, "divisible by 9 heads"),
+        ({"conv": "depthwise"}, "unknown conv variant .depthwise.; choose one of shift, dense"),
     ],
 )
 def test_bad_overrides_are_config_errors(overrides: dict[str, object], match: str) -> None:

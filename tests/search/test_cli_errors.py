@@ -14,13 +14,14 @@ from prs_search.store import ResultsStore
 
 from .helpers import CliResult, cli_env, run_cli
 
-TINY = ["--dataset", "digits", "--fraction", "0.3", "--epochs", "2", "--budget", "2"]
+TINY = ["--dataset", "digits", "--fraction", "0.3", "--epochs", "2", "--budget", "2", "--model", "tiny"]
 SPACES = {
     "weird.yaml": "schedule: weird\n",
     # A space whose fixed `initial` schedule has 5 switch epochs: the tiny model has 4 layers.
     "five_layers.yaml": "schedule: monotone\ninitial: ['2,2,1,0,0']\n",
     "good.yaml": "schedule: linear\ninitial: [prs, '2,1,1,0']\ntrain: {lr: 0.01}\n",
     "binary.yaml": b"\xff\xfeschedule: free\n",  # UTF-16 from an editor: not the YAML text expected
+    "dense.yaml": "schedule: monotone\ntrain: {conv: dense}\n",
 }
 
 
@@ -71,6 +72,16 @@ CASES = {
     "nothing-to-resume": Case(["run", *TINY, "--name", "ghost", "--resume"], "nothing to resume: no search named"),
     "other-options-for-a-finished-search": Case(
         ["run", *TINY, "--name", "done", "--epochs", "5"], "search 'done' exists with epochs=2, not 5", finished=True
+    ),
+    "conv-unknown": Case(["run", *TINY, "--conv", "depthwise"], "--conv"),
+    "conv-against-the-space": Case(
+        ["run", *TINY, "--space", "dense.yaml", "--conv", "shift"], "search space dense fixes conv=dense"
+    ),
+    # Recorded before the conv variants existed (no "conv" in its model config): it ran shift.
+    "other-conv-for-a-finished-search": Case(
+        ["run", *TINY, "--name", "done", "--conv", "dense"],
+        "search 'done' exists with conv='shift', not 'dense'",
+        finished=True,
     ),
     # More GPUs than any node has (none here): said at once, where Tune would wait for them for ever.
     "gpus-beyond-the-cluster": Case(

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 BUDGET = 3
 RUN = [
     sys.executable, "-m", "prs_search", "run", "--dataset", "digits", "--fraction", "0.25", "--budget", str(BUDGET),
-    "--epochs", "2", "--name", "once", "--max-concurrent", "1", "--confirm-top", "0",
+    "--epochs", "2", "--model", "tiny", "--name", "once", "--max-concurrent", "1", "--confirm-top", "0",
 ]  # fmt: skip
 
 

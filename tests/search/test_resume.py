@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 BUDGET, EPOCHS = 5, 3
 RUN = [
     sys.executable, "-m", "prs_search", "run", "--dataset", "digits", "--fraction", "0.25",
-    "--budget", str(BUDGET), "--epochs", str(EPOCHS), "--name", "killed", "--max-concurrent", "2",
+    "--budget", str(BUDGET), "--epochs", str(EPOCHS), "--model", "tiny", "--name", "killed", "--max-concurrent", "2",
     "--grace-period", str(EPOCHS),  # no ASHA stops: every trial must reach the last epoch
     "--confirm-top", "0",  # resume is about the trials; the re-evaluation has its own tests
 ]  # fmt: skip

@@ -172,6 +172,17 @@ def test_a_user_space_file_is_loaded(tmp_path: Path) -> None:
         study.tell(trial, drawn["train"]["lr"])
 
 
+def test_a_space_may_fix_the_conv_variant_and_a_request_may_not_contradict_it(tmp_path: Path) -> None:
+    path = tmp_path / "dense.yaml"
+    path.write_text("schedule: monotone\ntrain: {conv: dense}\n")
+    space = load_space(str(path))
+    assert space.conv_for(None) == space.conv_for("dense") == "dense"
+    assert load_space("monotone").conv_for(None) is None  # the preset's own
+    assert load_space("monotone").conv_for("shift") == "shift"
+    with pytest.raises(ConfigError, match="search space dense fixes conv=dense; conv=shift contradicts it"):
+        space.conv_for("shift")
+
+
 BAD_FILES = {
     "not YAML": ("schedule: [free\n", "is not valid YAML"),
     "not a mapping": ("- free\n", "must be a mapping with a 'schedule' key"),
@@ -199,6 +210,11 @@ BAD_FILES = {
         "schedule: free\nsearch: {weight_decay: {low: -0.1, high: 0.1}}\n",
         "weight_decay must be a number >= 0.0, got -0.1",
     ),
+    "conv searched": (
+        "schedule: free\nsearch: {conv: {choices: [shift, dense]}}\n",
+        "conv may be fixed under 'train', not searched",
+    ),
+    "conv unknown": ("schedule: free\ntrain: {conv: depthwise}\n", "conv must be one of shift, dense, got 'depthwise'"),
     "searched choice invalid": (
         "schedule: free\nsearch: {batch_size: {choices: [32, -1]}}\n",
         "batch_size must be an integer >= 1, got -1",
