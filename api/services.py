@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 import prs_search
 from prs_search.errors import ConfigError, ConflictError, NotFoundError, StoreError
+from prs_search.known import check_known
 from prs_search.recommend import recommend
 from prs_search.store import ResultsStore, SearchRecord, SearchStatus, TrialState
 
@@ -125,6 +126,7 @@ def start_search(store: ResultsStore, launcher: Launcher, settings: ApiSettings,
             f"(PRS_API_MAX_TRIAL_EPOCHS={settings.api_max_trial_epochs}); ask for less, or run it with the CLI"
         )
     dataset = checked_dataset(body.dataset, settings.api_imagefolder_roots, settings.api_imagefolder_max_entries)
+    check_known(body)  # what the child would refuse at once, refused here instead of after a 202
     name = body.name or default_name(body)
     if store.get_search(name_or_id=name) is not None:
         raise ConflictError(f"a search named {name!r} exists; choose another name (or resume it with the CLI)")

@@ -5,7 +5,7 @@ write (`POST` and `DELETE /v1/searches`):
 
 | settings                                   | writes                 | who is answered                   |
 |--------------------------------------------|------------------------|-----------------------------------|
-| `PRS_API_TOKEN` (16+ characters)           | with the bearer token  | everyone                          |
+| `PRS_API_TOKEN` (16+ random characters)    | with the bearer token  | everyone                          |
 | nothing                                    | none (read-only)       | this machine only (loopback)      |
 | `PRS_API_WRITES_ENABLED=false`             | none (read-only)       | everyone                          |
 | `PRS_API_AUTH_DISABLED=true`               | anyone, no token       | this machine only (loopback)      |
@@ -15,7 +15,9 @@ rebinding), whatever server runs the app, so `uvicorn --factory prs_search.api.m
 --host 0.0.0.0` cannot open it up. `PRS_API_WRITES_ENABLED=true` without a token is refused.
 """
 
+import math
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -26,10 +28,22 @@ from prs_search.errors import ConfigError
 from prs_search.settings import Settings
 
 MIN_TOKEN_LENGTH = 16
+# How random a token looks: its length times the entropy of its characters' frequencies. Sixteen repeated
+# characters score 0, a short pattern repeated 16 to 32; a random token of 16 hex digits almost always
+# scores above 40 (a draw below it, 1 in 700, is refused: making another one is the fix), one of
+# `TOKEN_RECIPE`'s over 170.
+MIN_TOKEN_BITS = 40.0
+TOKEN_RECIPE = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 # Tokens copied from an example file (deploy/env.example) or left as their placeholder.
 PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "replace-me", "placeholder", "example", "secret-here")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 Runner = Literal["subprocess", "none"]
+
+
+def _token_bits(token: str) -> float:
+    """`MIN_TOKEN_BITS`'s measure: the Shannon entropy of the token's character frequencies, times its length."""
+    counts = Counter(token).values()
+    return -sum(n * math.log2(n / len(token)) for n in counts)
 
 
 def _split(separator: str) -> BeforeValidator:
@@ -105,9 +119,16 @@ class ApiSettings(Settings):
         token = self.api_token.get_secret_value().strip() if self.api_token is not None else ""
         self.api_token = SecretStr(token) if token else None
         if token and len(token) < MIN_TOKEN_LENGTH:
-            raise ValueError(f"PRS_API_TOKEN must be at least {MIN_TOKEN_LENGTH} characters")
+            raise ValueError(
+                f"PRS_API_TOKEN must be at least {MIN_TOKEN_LENGTH} characters; make one with {TOKEN_RECIPE}"
+            )
         if any(word in token.lower() for word in PLACEHOLDER_WORDS):
-            raise ValueError("PRS_API_TOKEN is a placeholder: replace it by a random one (openssl rand -hex 32)")
+            raise ValueError(f"PRS_API_TOKEN is a placeholder: replace it by a random one, made with {TOKEN_RECIPE}")
+        if token and _token_bits(token) < MIN_TOKEN_BITS:
+            raise ValueError(
+                "PRS_API_TOKEN is too easy to guess (repeated characters or a short pattern): replace it by a "
+                f"random one, made with {TOKEN_RECIPE}"
+            )
         if self.api_writes_enabled and not token and not self.api_auth_disabled:
             raise ValueError(
                 "the API accepts writes (POST /v1/searches) but PRS_API_TOKEN is not set: set it, or make the "

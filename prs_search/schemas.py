@@ -121,6 +121,11 @@ class SearchStatus(StrEnum):
     def is_final(self) -> bool:
         return self in (SearchStatus.FINISHED, SearchStatus.FAILED, SearchStatus.INTERRUPTED, SearchStatus.CANCELLED)
 
+    @property
+    def is_closed(self) -> bool:
+        """Nothing of it will run again: not resumed, nothing to cancel."""
+        return self in (SearchStatus.FINISHED, SearchStatus.FAILED, SearchStatus.CANCELLED)
+
 
 class TrialState(StrEnum):
     """Optuna's trial states that a Ray Tune trial can end in, plus RUNNING."""
@@ -138,8 +143,15 @@ class TrialState(StrEnum):
 SearchStatusField = Annotated[SearchStatus, Label("search status")]
 
 
+def as_id(key: str) -> int | None:
+    """The search id that `key` means when it is written as one: ASCII digits, spaces around them allowed
+    (None: it is a name)."""
+    digits = key.strip()
+    return int(digits) if digits.isascii() and digits.isdigit() else None
+
+
 def _not_an_id(name: str) -> str:
-    if name.isascii() and name.isdigit():
+    if as_id(name) is not None:
         raise ValueError(f"a search name must not be all digits (that is how ids are written), got {name!r}")
     return name
 

@@ -7,8 +7,10 @@ the PostgreSQL tests, or fails them when `CI` is set (CI must provide PostgreSQL
 """
 
 import os
+import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import pytest
 import torch
@@ -117,3 +119,33 @@ def postgres_url(postgres_admin: tuple[Engine, URL]) -> Iterator[str]:
         yield database.url
     finally:
         database.drop()
+
+
+@contextmanager
+def _inside_a_write(url: str, search_id: int) -> Iterator[None]:
+    """Hold, until the block ends, what a driver inside a write to search `search_id` holds: SQLite's write
+    lock (the whole file), or PostgreSQL's row locks on the search and its lease. Taking it waits for a
+    writer that is inside its transaction now to commit."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        connection = sqlite3.connect(str(parsed.database), timeout=600, isolation_level=None)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            yield
+        finally:
+            connection.close()  # rolls back
+        return
+    engine = create_engine(parsed, poolclass=NullPool)
+    try:
+        with engine.connect() as conn, conn.begin():
+            conn.execute(text("SELECT id FROM prs_searches WHERE id = :id FOR UPDATE"), {"id": search_id})
+            conn.execute(text("SELECT 1 FROM prs_driver_leases WHERE search_id = :id FOR UPDATE"), {"id": search_id})
+            yield
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def inside_a_write() -> Callable[[str, int], AbstractContextManager[None]]:
+    """`with inside_a_write(url, search_id):` a live driver's long write, as the next driver meets it."""
+    return _inside_a_write

@@ -117,15 +117,21 @@ def list_datasets() -> list[str]:
     return sorted(_LOADERS)
 
 
-def load_dataset(name: str, data_dir: Path | str, download: bool = False) -> RawDataset:
-    """Load a dataset by name; `data_dir` is where torchvision datasets live (or are downloaded to)."""
-    if name.startswith(IMAGEFOLDER_PREFIX):
-        raw = _load_imagefolder(name)
-    elif name.lower() in _LOADERS:
-        raw = _LOADERS[name.lower()](Path(data_dir).expanduser(), download)
-    else:
+def check_dataset_name(name: str) -> None:
+    """A name no loader knows -> `DatasetError`, without loading anything (an image folder is checked
+    when it is read)."""
+    if not name.startswith(IMAGEFOLDER_PREFIX) and name.lower() not in _LOADERS:
         known = ", ".join([*list_datasets(), f"{IMAGEFOLDER_PREFIX}PATH"])
         raise DatasetError(f"unknown dataset {name!r}; known: {known}")
+
+
+def load_dataset(name: str, data_dir: Path | str, download: bool = False) -> RawDataset:
+    """Load a dataset by name; `data_dir` is where torchvision datasets live (or are downloaded to)."""
+    check_dataset_name(name)
+    if name.startswith(IMAGEFOLDER_PREFIX):
+        raw = _load_imagefolder(name)
+    else:
+        raw = _LOADERS[name.lower()](Path(data_dir).expanduser(), download)
     shape = f"{raw.in_chans}x{raw.img_size}x{raw.img_size}"
     logger.info(
         "loaded %s: %d train / %d test images of %s, %d classes",

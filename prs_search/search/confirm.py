@@ -80,10 +80,12 @@ def candidates(store: ResultsStore, search: SearchRecord, top: int, depth: int) 
 
 
 def confirm(
-    request: SearchJob, store: ResultsStore, search: SearchRecord, splits: Splits, base: dict[str, Any], depth: int
-) -> Confirmation | None:
+    request: SearchJob, store: ResultsStore, search: SearchRecord, splits: Splits, base: dict[str, Any], depth: int,
+    stopper: tune.Stopper | None = None,
+) -> Confirmation | None:  # fmt: skip
     """Retrain the finalists and the PRS default with `request.confirm_seeds` more seeds, store every run,
-    and conclude; None when there is nothing to re-evaluate (no complete trial)."""
+    and conclude; None when there is nothing to re-evaluate (no complete trial). `stopper` (the driver's
+    lease) ends the runs early: the finished ones are stored, the others are not (a resume runs them)."""
     found, baseline = candidates(store, search, request.confirm_top, depth)
     if not found:
         log.warning("search %s has no complete trial: no finalist to re-evaluate", search.name)
@@ -94,7 +96,7 @@ def confirm(
     todo = [(c, s) for c in found for s in seeds if (c.key, s) not in stored]
     if todo:
         log.info("re-evaluating %d finalist(s) and the PRS default: %d runs", len(found), len(todo))
-        _run(request, store, search, splits, base, todo)
+        _run(request, store, search, splits, base, todo, stopper)
     return conclude(store, search, found, seeds, baseline)
 
 
@@ -111,7 +113,7 @@ def _record_reused(store: ResultsStore, search: SearchRecord, found: list[Candid
 
 def _run(
     request: SearchJob, store: ResultsStore, search: SearchRecord, splits: Splits, base: dict[str, Any],
-    todo: list[tuple[Candidate, int]],
+    todo: list[tuple[Candidate, int]], stopper: tune.Stopper | None,
 ) -> None:  # fmt: skip
     configs = [
         {"schedule": list(c.schedule), "train": {**c.params, "seed": seed}, "params": c.params, "candidate": c.key,
@@ -133,7 +135,7 @@ def _run(
             name=f"{search.name}-confirm-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S-%f')}",
             storage_path=str(request.storage_path.resolve()), callbacks=[ConfirmCallback(store, search)],
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            failure_config=tune.FailureConfig(max_failures=request.max_failures), verbose=0,
+            failure_config=tune.FailureConfig(max_failures=request.max_failures), stop=stopper, verbose=0,
         ),
     )  # fmt: skip
     tuner.fit()

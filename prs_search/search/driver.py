@@ -20,11 +20,12 @@ from ray.tune.search import ConcurrencyLimiter
 
 from prs_search.data import Splits, load_dataset, make_splits
 from prs_search.errors import ConfigError
-from prs_search.schemas import Confirmation, SearchJob, SearchStatus, TrialState
+from prs_search.known import check_known
+from prs_search.schemas import MAX_PAGE, Confirmation, SearchJob, SearchStatus, TrialState
 from prs_search.search import cluster
 from prs_search.search.callbacks import SearchProgress, StoreCallback, SuggestionRecorder
 from prs_search.search.confirm import confirm, mark_study
-from prs_search.search.lease import DriverLease, hold_lease
+from prs_search.search.lease import DriverLease, StopReason, hold_lease
 from prs_search.search.outcome import METRIC, TIME_ATTR
 from prs_search.search.searcher import PRSOptunaSearch, Replay
 from prs_search.search.spaces import SearchSpace, load_space
@@ -54,6 +55,7 @@ def run_search(request: SearchJob, on_progress: Callable[[SearchProgress], None]
     started = time.monotonic()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # progress is ours to show
     cluster.check_address(request.ray_address)  # a bad address fails in a second, before the data loads
+    check_known(request)
     space = load_space(request.space)
     splits = make_splits(
         load_dataset(request.dataset, request.data_dir, download=request.download),
@@ -96,9 +98,8 @@ def _run_held(
     except KeyboardInterrupt:
         store.set_search_status(search_id=search.id, status=SearchStatus.INTERRUPTED)
         raise
-    if lease.stopped is not None:  # cancelled, or the API that started it is gone: finished trials stay
-        store.set_search_status(search_id=search.id, status=lease.stopped.status, error=lease.stopped.message)
-        return _summary(store, store.get_search(name_or_id=search.id) or search, started)
+    if lease.stopped is not None:
+        return _stop(store, search, lease.stopped, started)
     counts = store.trial_counts(search_id=search.id)
     if sum(counts[s] for s in TrialState if s.is_finished) < request.budget:
         store.set_search_status(
@@ -107,13 +108,41 @@ def _run_held(
         return _summary(store, store.get_search(name_or_id=search.id) or search, started)
     choice = None
     if request.confirm_top and request.confirm_seeds:
-        choice = confirm(request, store, search, splits, base, model_config["depth"])
-    _final_evaluation(store, search, splits, choice)
+        choice = confirm(request, store, search, splits, base, model_config["depth"], stopper=lease.stopper)
+    tested = None if lease.stopped is not None else _final_evaluation(store, search, splits, choice)
+    if lease.stopped is not None:  # during the re-evaluation or the test: neither becomes an answer
+        return _stop(store, search, lease.stopped, started)
+    if tested is not None:
+        store.set_test_result(search_id=search.id, trial_id=tested.trial_id, test_acc=tested.test_acc)
     store.update_best_schedule(search_id=search.id, confirmation=choice)
     if choice is not None:
         mark_study(_storage(store), search, store.confirmation_runs(search_id=search.id), choice)
     finished = store.set_search_status(search_id=search.id, status=SearchStatus.FINISHED)
     return _summary(store, finished, started)
+
+
+def _stop(store: ResultsStore, search: SearchRecord, reason: StopReason, started: float) -> SearchSummary:
+    """End a search its lease stopped (cancelled, or the API that started it is gone); finished trials and
+    finished re-evaluation runs stay."""
+    if reason.status == SearchStatus.CANCELLED:
+        _close_running_trials(store, search, reason.message)
+    store.set_search_status(search_id=search.id, status=reason.status, error=reason.message)
+    return _summary(store, store.get_search(name_or_id=search.id) or search, started)
+
+
+def _close_running_trials(store: ResultsStore, search: SearchRecord, why: str) -> None:
+    """The trials Tune stopped half-way, FAIL in the store and in the study: a cancelled search is never
+    resumed, so nothing will finish them (an interrupted one keeps them RUNNING, to continue them).
+    FAIL, not PRUNED: no pruner judged them, and TPE learns nothing from them."""
+    rows, _ = store.list_trials(search_id=search.id, state=TrialState.RUNNING, limit=MAX_PAGE)
+    for row in rows:
+        store.finish_trial(search_id=search.id, trial_key=row.trial_key, state=TrialState.FAIL, error=why)
+    try:
+        study = optuna.load_study(study_name=search.study_name, storage=_storage(store))
+    except KeyError:  # stopped before the searcher created the study
+        return
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
 
 
 def _model_config(base: dict[str, Any], splits: Splits) -> dict[str, Any]:
@@ -161,9 +190,11 @@ def _new_search(
 
 
 def _latest_resumable(store: ResultsStore, request: SearchJob, splits: Splits) -> str | None:
+    """The newest search of this dataset and size that can continue: a cancelled or failed one would only
+    be refused, hiding an older interrupted one."""
     searches, _ = store.list_searches(limit=1000)
     for s in searches:  # newest first
-        if s.status != SearchStatus.FINISHED and s.dataset == request.dataset and s.num_samples == splits.num_samples:
+        if not s.status.is_closed and s.dataset == request.dataset and s.num_samples == splits.num_samples:
             return s.name
     return None
 
@@ -267,15 +298,24 @@ def _trial_dirname(trial: Any) -> str:
     return f"trial_{trial.config['optuna_number']:04d}_{trial.trial_id}"
 
 
-def _final_evaluation(store: ResultsStore, search: SearchRecord, splits: Splits, choice: Confirmation | None) -> None:
-    """Test accuracy of the chosen schedule's model at the search's seed: measured once, stored apart from
-    validation. The choice is the re-evaluation's when there was one, else the best trial."""
+@dataclass(frozen=True)
+class Tested:
+    trial_id: int | None
+    test_acc: float
+
+
+def _final_evaluation(
+    store: ResultsStore, search: SearchRecord, splits: Splits, choice: Confirmation | None
+) -> Tested | None:
+    """Test accuracy of the chosen schedule's model at the search's seed: measured once, kept apart from
+    validation (None: nothing to test). The choice is the re-evaluation's when there was one, else the best
+    trial."""
     trial_id: int | None
     if choice is None:
         best = store.best_trial(search_id=search.id)
         if best is None or not best.checkpoint_path:
             log.warning("search %s has no complete trial with a checkpoint to evaluate", search.name)
-            return
+            return None
         trial_id, model = best.id, load_trial_model(search, best)
     else:
         run = next(
@@ -286,11 +326,11 @@ def _final_evaluation(store: ResultsStore, search: SearchRecord, splits: Splits,
         )  # fmt: skip
         if run is None or run.checkpoint_path is None:
             log.warning("search %s: the chosen schedule has no checkpoint at seed %d to test", search.name, search.seed)
-            return
+            return None
         trial_id, model = choice.trial_id, load_run_model(search, run.schedule, run.params, run.checkpoint_path)
     device = default_device()
     _, test_acc = evaluate(model.to(device), splits.test, splits, device)
-    store.set_test_result(search_id=search.id, trial_id=trial_id, test_acc=test_acc)
+    return Tested(trial_id, test_acc)
 
 
 def _summary(store: ResultsStore, search: SearchRecord, started: float) -> SearchSummary:

@@ -1,6 +1,7 @@
 """The Ray Tune trial: one `prs_search.train.train` run that reports and checkpoints every epoch."""
 
 import pickle
+import re
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -18,6 +19,7 @@ from prs_search.train import EpochResult, TrainConfig, TrainResult, epoch_result
 
 STATE_FILE = "trial_state.pt"
 NODE_ID = "node_id"  # the Ray node an epoch ran on, reported with its metrics
+_TERMINAL_STYLE = re.compile(r"\x1b\[[0-9;]*m")  # torch's message sets its warning in bold
 
 
 def epoch_metrics(e: EpochResult, status: str = "running") -> dict[str, Any]:
@@ -73,7 +75,9 @@ def read_state(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
-        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        # All of it, on one line: torch says what was refused (an unsupported global) and why loading it
+        # anyway could execute code only after its first line.
+        reason = " ".join(_TERMINAL_STYLE.sub("", str(err)).split()) or type(err).__name__
         raise ConfigError(
             f"refused the trial checkpoint {path}: not a trial state of tensors and plain values ({reason})"
         ) from None

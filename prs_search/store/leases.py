@@ -134,6 +134,8 @@ class LeasesMixin:
     def acquire_driver(self, *, search_id: int, origin: DriverOrigin, ttl_s: TimeToLive) -> DriverRecord:
         """Make this process the driver of search `search_id`, taking over a lease whose holder is gone.
         Held by a live driver, or the search was cancelled -> `ConflictError`."""
+        # The fast answer first: the write below would queue behind a live holder that is inside a long write.
+        self.refuse_if_driven(search_id=search_id, ttl_s=ttl_s)
         holder, pid = uuid.uuid4().hex, os.getpid()
 
         def work(session: Session) -> DriverRecord:
@@ -164,7 +166,8 @@ class LeasesMixin:
     @checked
     def refuse_if_driven(self, *, search_id: int, ttl_s: TimeToLive) -> None:
         """`ConflictError` now if a live driver holds search `search_id`: a second driver says so before it
-        spends seconds starting Ray. Only a fast answer: `acquire_driver` is what enforces one driver."""
+        spends seconds starting Ray. A read, so it answers while that driver holds the write lock. Only a fast
+        answer: `acquire_driver` is what enforces one driver."""
 
         def work(session: Session) -> None:
             search = queries.require_search(session, search_id)
@@ -228,7 +231,7 @@ class LeasesMixin:
 
         def work(session: Session) -> SearchRecord:
             search = queries.require_search(session, search_id, for_update=True)
-            if search.status in (SearchStatus.FINISHED, SearchStatus.FAILED, SearchStatus.CANCELLED):
+            if SearchStatus(search.status).is_closed:
                 raise ConflictError(f"search {search.name!r} is {search.status} already: nothing to cancel")
             row = session.get(DriverLease, search_id, with_for_update=True)
             now = _now(session)

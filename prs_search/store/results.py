@@ -46,6 +46,7 @@ from prs_search.schemas import (
     TrialRecord,
     TrialState,
     TrialStateField,
+    as_id,
 )
 from prs_search.store import migrations, queries, versions
 from prs_search.store.confirmations import ConfirmationsMixin
@@ -182,9 +183,9 @@ class ResultsStore(ConfirmationsMixin, LeasesMixin):
         def work(session: Session) -> SearchRecord | None:
             row: Search | None = None
             if isinstance(name_or_id, str):
-                digits = name_or_id.strip()
-                if digits.isascii() and digits.isdigit() and int(digits) <= MAX_INT32:
-                    row = Search.find_by_id(session, int(digits))
+                search_id = as_id(name_or_id)
+                if search_id is not None and search_id <= MAX_INT32:
+                    row = Search.find_by_id(session, search_id)
                 if row is None:
                     row = Search.find_by_name(session, name_or_id)
             elif 0 <= name_or_id <= MAX_INT32:

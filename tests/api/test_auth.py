@@ -1,6 +1,7 @@
 """Writes need the bearer token; unsafe settings refuse to start."""
 
 import re
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -91,6 +92,14 @@ def test_the_placeholder_token_of_env_example_is_refused() -> None:
     assert len(placeholder) >= 16  # long enough: the length check alone let it through
     with pytest.raises(ConfigError, match="placeholder"):
         load_settings(api_token=placeholder)
+
+
+@pytest.mark.parametrize("weak", ["z" * 16, "ab" * 8, "abcd" * 4, "0" * 64], ids=["repeated", "ab", "abcd", "long"])
+def test_a_token_easy_to_guess_is_refused_with_how_to_make_one(weak: str) -> None:
+    with pytest.raises(ConfigError, match="too easy to guess") as refused:
+        load_settings(api_token=weak)
+    assert 'python -c "import secrets; print(secrets.token_urlsafe(32))"' in str(refused.value)
+    assert load_settings(api_token=secrets.token_urlsafe(32)).writes_allowed  # what the message says to do
 
 
 def test_writes_without_a_token_answer_before_the_body_is_read(client: TestClient) -> None:

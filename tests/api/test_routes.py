@@ -239,6 +239,26 @@ def test_post_search_validation_is_422(client: TestClient, change: dict[str, obj
     assert response.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"model": "huge"}, "unknown model preset 'huge'; known presets: "),
+        ({"dataset": "no-such-data"}, "unknown dataset 'no-such-data'; known: "),
+    ],
+    ids=["model", "dataset"],
+)
+def test_post_search_naming_what_does_not_exist_is_422_before_it_starts(
+    client: TestClient, change: dict[str, object], message: str
+) -> None:
+    """The one line `prs-search run` says, where a 202 would only start a process that says it."""
+    response = client.post(
+        "/v1/searches", json={"dataset": "digits", "budget": 5, "name": "never", **change}, headers=AUTH
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith(message), response.text
+    assert client.get("/v1/searches/never").json()["detail"] == "no search with id or name 'never'"  # not launched
+
+
 def test_store_override_and_last_resort_500_is_json(client: TestClient) -> None:
     """Tests (and embedders) swap the store through `get_store`; a bug answers JSON 500, logged."""
 

@@ -291,7 +291,7 @@ def test_docker_compose_config() -> None:
         pytest.skip("no docker client with the compose plugin on this machine (`docker compose` is unknown)")
     env = {"POSTGRES_PASSWORD": "x", "RAY_AUTH_TOKEN": "y", "PRS_API_TOKEN": "z" * 16, "PATH": "/usr/bin:/bin"}
     done = subprocess.run(
-        [docker, "compose", "-f", str(COMPOSE), "--profile", "gpu", "config", "--quiet"],
+        [docker, "compose", "-f", str(COMPOSE), "--profile", "gpu", "--profile", "dashboard", "config", "--quiet"],
         capture_output=True, text=True, env=env, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -335,9 +335,22 @@ def test_optuna_dashboard_is_never_told_to_listen_beyond_loopback() -> None:
         assert not re.search(r"dashboard[^\n`]*--host[ =]0\.0\.0\.0", path.read_text()), path
     # Compose: inside its container it must listen on the container's interface, so it starts only on
     # request and is published on the host's loopback only.
-    dashboard = compose()["services"]["dashboard"]
+    services = compose()["services"]
+    dashboard = services["dashboard"]
     assert dashboard["profiles"] == ["dashboard"]
     assert all(str(port).startswith("127.0.0.1:") for port in dashboard["ports"])
+    # Nor is it reached from another container (a Ray worker runs whatever a trial runs): it shares a
+    # network with PostgreSQL only.
+    neighbours = {
+        name for name, service in services.items()
+        if name != "dashboard" and _networks(service) & _networks(dashboard)
+    }  # fmt: skip
+    assert neighbours == {"postgres"}, neighbours
+
+
+def _networks(service: dict[str, Any]) -> set[str]:
+    """The compose networks a service joins (a list or a mapping of them; none named: `default`)."""
+    return set(service.get("networks") or ["default"])
 
 
 def test_every_kubernetes_container_runs_unprivileged() -> None:

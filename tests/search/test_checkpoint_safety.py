@@ -53,6 +53,10 @@ def test_a_planted_checkpoint_is_refused_without_running_it(tmp_path: Path) -> N
     marker = tmp_path / "ran"
     torch.save({"model": Planted(marker), "history": []}, tmp_path / STATE_FILE)
     for load in (lambda: load_trial_state(str(tmp_path)), lambda: _load_state(None, str(tmp_path))):
-        with pytest.raises(ConfigError, match="refused the trial checkpoint"):
+        with pytest.raises(ConfigError, match="refused the trial checkpoint") as refused:
             load()
+        # One line, whole: what was refused and the risk torch explains after its first line.
+        message = str(refused.value)
+        assert "\n" not in message and "\x1b" not in message, message
+        assert "unsupported global" in message.lower() and "arbitrary code execution" in message, message
     assert not marker.exists()

@@ -26,11 +26,31 @@ SPACES = {
 
 
 @dataclass(frozen=True)
+class Stored:
+    """A search of digits (TINY's size) that the default database holds before the command runs."""
+
+    name: str
+    status: str
+    budget: int = 2
+
+
+DONE = (Stored("done", "finished"),)
+# Oldest first. Every one of them was run with another budget than TINY's, so whichever `--resume` picks is
+# named in its refusal before Ray starts.
+CLOSED_AND_INTERRUPTED = (
+    Stored("stopped", "interrupted", budget=5),
+    Stored("broke", "failed", budget=5),
+    Stored("dropped", "cancelled", budget=5),
+    Stored("done", "finished", budget=5),
+)
+
+
+@dataclass(frozen=True)
 class Case:
     args: list[str]
     expected: str  # part of the one error line
     starts_ray: bool = False  # refused only by what the Ray instance it joined has
-    finished: bool = False  # the default database holds a finished search "done" of digits first
+    stored: tuple[Stored, ...] = ()
 
 
 CASES = {
@@ -56,6 +76,12 @@ CASES = {
         "Ray cluster at 127.0.0.1:1",
     ),
     "name-of-digits": Case(["run", *TINY, "--name", "123"], "must not be all digits"),
+    # Looked up, " 1" would be read as id 1: the search "done" here.
+    "name-of-digits-and-spaces": Case(["run", *TINY, "--name", " 1"], "must not be all digits", stored=DONE),
+    # The newest ones that cannot continue are passed over: the interrupted one is picked.
+    "resume-picks-one-that-can-continue": Case(
+        ["run", *TINY, "--resume"], "search 'stopped' exists with budget=5, not 2", stored=CLOSED_AND_INTERRUPTED
+    ),
     # Control for the space cases: a valid user file passes the space, data and database checks and
     # fails only at the next step, the unreachable Ray address.
     "good-space-then-bad-ray-address": Case(
@@ -71,7 +97,7 @@ CASES = {
     "space-a-folder": Case(["run", *TINY, "--space", "folder.yaml"], "cannot read the search space file"),
     "nothing-to-resume": Case(["run", *TINY, "--name", "ghost", "--resume"], "nothing to resume: no search named"),
     "other-options-for-a-finished-search": Case(
-        ["run", *TINY, "--name", "done", "--epochs", "5"], "search 'done' exists with epochs=2, not 5", finished=True
+        ["run", *TINY, "--name", "done", "--epochs", "5"], "search 'done' exists with epochs=2, not 5", stored=DONE
     ),
     "conv-unknown": Case(["run", *TINY, "--conv", "depthwise"], "--conv"),
     "conv-against-the-space": Case(
@@ -81,7 +107,7 @@ CASES = {
     "other-conv-for-a-finished-search": Case(
         ["run", *TINY, "--name", "done", "--conv", "dense"],
         "search 'done' exists with conv='shift', not 'dense'",
-        finished=True,
+        stored=DONE,
     ),
     # More GPUs than any node has (none here): said at once, where Tune would wait for them for ever.
     "gpus-beyond-the-cluster": Case(
@@ -110,9 +136,9 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
         home, ray_tmp = folder / "home", folder / "ray_tmp"
         if CASES[case_id].starts_ray:  # short: Ray's socket paths must fit in 107 bytes
             ray_tmp = Path(tempfile.mkdtemp(prefix="prs-ray-"))
-        if CASES[case_id].finished:
+        if CASES[case_id].stored:
             home.mkdir()
-            _finished_search(f"sqlite:///{home / 'prs_search.db'}")
+            _store_searches(f"sqlite:///{home / 'prs_search.db'}", CASES[case_id].stored)
         env = cli_env(home, RAY_TMPDIR=str(ray_tmp))
         return Outcome(run_cli(CASES[case_id].args, env, cwd=folder), home, ray_tmp)
 
@@ -120,13 +146,15 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
         return dict(zip(CASES, pool.map(run, CASES), strict=True))
 
 
-def _finished_search(url: str) -> None:
+def _store_searches(url: str, searches: tuple[Stored, ...]) -> None:
     with ResultsStore(url) as store:
-        search = store.create_search(
-            name="done", dataset="digits", num_samples=431, fraction=0.3, space="monotone", space_config={},
-            budget=2, epochs=2, model="tiny", model_config={}, stem="conv", seed=0, study_name="prs-done",
-        )  # fmt: skip
-        store.set_search_status(search_id=search.id, status="finished")
+        for stored in searches:
+            search = store.create_search(
+                name=stored.name, dataset="digits", num_samples=431, fraction=0.3, space="monotone", space_config={},
+                budget=stored.budget, epochs=2, model="tiny", model_config={}, stem="conv", seed=0,
+                study_name=f"prs-{stored.name}",
+            )  # fmt: skip
+            store.set_search_status(search_id=search.id, status=stored.status)
 
 
 @pytest.mark.parametrize("case_id", list(CASES))
@@ -150,6 +178,8 @@ def test_bad_input_starts_no_ray_and_leaves_no_search(case_id: str, outcomes: di
     default_db = outcome.home / "prs_search.db"
     if default_db.exists():
         with ResultsStore(f"sqlite:///{default_db}") as store:
-            rows, total = store.list_searches()
-            assert total == int(case.finished)  # nothing new
-            assert all(r.status == "finished" for r in rows)  # and what was there is as it was
+            rows, _ = store.list_searches()
+            # Nothing new, and what was there is as it was.
+            assert sorted((r.name, r.status, r.budget) for r in rows) == sorted(
+                (s.name, s.status, s.budget) for s in case.stored
+            )

@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,9 @@ RUN = [
 ]  # fmt: skip
 
 
-def test_a_second_driver_of_a_running_search_is_refused(tmp_path: Path, database_url: str) -> None:
+def test_a_second_driver_of_a_running_search_is_refused(
+    tmp_path: Path, database_url: str, inside_a_write: Callable[[str, int], AbstractContextManager[None]]
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRS_") and k != "RAY_ADDRESS"}
     env.update(PRS_HOME=str(tmp_path), PYTHONUNBUFFERED="1")
     run = [*RUN, "--db", database_url]
@@ -34,13 +38,18 @@ def test_a_second_driver_of_a_running_search_is_refused(tmp_path: Path, database
             assert first.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "the first driver never took its lease"
             time.sleep(0.5)
-        # Stopped, the first driver keeps its lease (its process exists) but cannot finish the search
-        # before the second looks, as it could on a loaded machine.
-        first.send_signal(signal.SIGSTOP)
-        try:
-            second = subprocess.run(run, env=env, capture_output=True, text=True, timeout=600)
-        finally:
-            first.send_signal(signal.SIGCONT)
+        # The first driver, held still from before the second starts to after it ends, keeps its lease (its
+        # process exists) and cannot finish the search first. It is held inside a long write, as a live
+        # driver can be (SQLite: the whole file locked); the lock is taken before the stop, so it waits for
+        # any write of the first driver's own to end, and where the stop lands does not matter.
+        search = store.get_search(name_or_id="once")
+        assert search is not None
+        with inside_a_write(database_url, search.id):
+            first.send_signal(signal.SIGSTOP)
+            try:
+                second = subprocess.run(run, env=env, capture_output=True, text=True, timeout=600)
+            finally:
+                first.send_signal(signal.SIGCONT)
         assert first.wait(timeout=600) == 0, (tmp_path / "first.log").read_text()[-3000:]
     finally:
         if first.poll() is None:

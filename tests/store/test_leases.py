@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any
 
@@ -17,8 +18,8 @@ import pytest
 from sqlalchemy import update
 
 from prs_search.errors import ConflictError
-from prs_search.store import ResultsStore, SearchRecord
-from prs_search.store.db import safe_url
+from prs_search.store import ResultsStore, SearchRecord, db
+from prs_search.store.db import parse_url, safe_url
 from prs_search.store.leases import this_machine
 from prs_search.store.models import DriverLease, utcnow
 
@@ -79,6 +80,31 @@ def test_a_live_driver_is_never_taken_over(store: ResultsStore, new_search: Call
     store.release_driver(search_id=search.id, holder=lease.holder)
     assert store.live_drivers(ttl_s=TTL) == []
     assert store.acquire_driver(search_id=search.id, origin="cli", ttl_s=TTL).alive
+
+
+def test_a_live_driver_inside_a_long_write_is_named_not_waited_for(
+    store: ResultsStore, empty_url: str, backend: str, new_search: Callable[..., SearchRecord],
+    inside_a_write: Callable[[str, int], AbstractContextManager[None]], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """A second driver opens the store and asks for the lease while the holder's write lock is taken: it
+    reads the lease and names the holder, instead of waiting the lock out ("database is locked")."""
+    search = new_search()
+    store.acquire_driver(search_id=search.id, origin="api", ttl_s=TTL)  # held by this process: live
+    # Waits cut short, so that waiting at all fails in seconds.
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_S", 1.0)
+    url = parse_url(empty_url)
+    if backend == "postgres":
+        url = url.update_query_dict({"options": "-c lock_timeout=1000"})
+    with inside_a_write(empty_url, search.id):
+        second = ResultsStore(url.render_as_string(hide_password=False), retries=0)  # up to date: not migrated
+        named = r"search 'search-1' is being run by another driver \(pid "
+        try:
+            with pytest.raises(ConflictError, match=named):
+                second.refuse_if_driven(search_id=search.id, ttl_s=TTL)
+            with pytest.raises(ConflictError, match=named):
+                second.acquire_driver(search_id=search.id, origin="cli", ttl_s=TTL)
+        finally:
+            second.dispose()
 
 
 def test_a_dead_driver_on_this_machine_is_taken_over_at_once(

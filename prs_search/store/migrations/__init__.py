@@ -85,6 +85,11 @@ def _check_revision(revision: str) -> None:
 def upgrade(target: str | URL | Engine, revision: str = "head") -> None:
     """Bring the store's tables to `revision` (default: the newest). A no-op when already there."""
     _check_revision(revision)
+    # Up to date already (every start of a driver, an API, a CLI command): a read says so, and a read
+    # never waits for SQLite's write lock, which a live driver may hold for long. A second driver must
+    # reach its lease check and name that driver, not wait out the busy timeout here.
+    if revision == "head" and current_revision(target) == head_revision():
+        return
     _with_connection(target, lambda conn: command.upgrade(alembic_config(conn.engine, connection=conn), revision))
 
 
