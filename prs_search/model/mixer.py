@@ -228,13 +228,13 @@ class ReparamMixer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, N, C) tokens in row-major grid order."""
-        if self.mode == "conv":
-            y = self._conv(x)
-        else:
-            y = self._attention(x)
-            if self.mode == "ramp":  # both paths end in the same bias, so the blend keeps it exactly
-                y = torch.lerp(self._conv(x), y, self.beta.to(y.dtype))
-        return self.proj_drop(y)
+        mix = {"conv": self._conv, "ramp": self._ramp, "attention": self._attention}[self.mode]
+        return self.proj_drop(mix(x))
+
+    def _ramp(self, x: torch.Tensor) -> torch.Tensor:
+        """(1 - beta) conv + beta attention; both end in the same bias, so the blend keeps it exactly."""
+        attention = self._attention(x)
+        return torch.lerp(self._conv(x), attention, self.beta.to(attention.dtype))
 
     def _conv(self, x: torch.Tensor) -> torch.Tensor:
         """Conv mode's output (B, N, C)."""
@@ -333,10 +333,19 @@ class ShiftMixer(ReparamMixer):
         return self.proj(self._shift(self.v(x)))
 
     def _attention(self, x: torch.Tensor) -> torch.Tensor:
+        _, attended = self._values_and_attended(x)
+        return self.proj(attended)
+
+    def _ramp(self, x: torch.Tensor) -> torch.Tensor:
+        # The blend before `proj`, on the values the attention already computed: one v and one proj.
+        v, attended = self._values_and_attended(x)
+        return self.proj(torch.lerp(self._shift(v), attended, self.beta.to(v.dtype)))
+
+    def _values_and_attended(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(v, S v), both (B, N, C)."""
         # One matmul for q, k and v (measured: 2-3% of an attention step over two).
         q, k, v = F.linear(x, torch.cat([self.qk.weight, self.v.weight])).chunk(3, dim=-1)
-        out = self._attend(q, k, self._split(v))
-        return self.proj(out.transpose(1, 2).reshape(x.shape))
+        return v, self._attend(q, k, self._split(v)).transpose(1, 2).reshape(x.shape)
 
     def _shift(self, v: torch.Tensor) -> torch.Tensor:
         """Each head's values read at its offset, zero-padded: the one-hot pattern P without a matrix."""
