@@ -1,6 +1,7 @@
 """What the routes do, as plain functions of the store (and the launcher): routes stay a few lines."""
 
 import logging
+import os
 import re
 import secrets
 from datetime import UTC, datetime
@@ -10,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 import prs_search
 from prs_search.errors import ConfigError, ConflictError, NotFoundError, StoreError
-from prs_search.known import check_known
+from prs_search.known import check_fits_here, check_known
 from prs_search.recommend import recommend
 from prs_search.store import ResultsStore, SearchRecord, SearchStatus, TrialState
 
@@ -127,6 +128,8 @@ def start_search(store: ResultsStore, launcher: Launcher, settings: ApiSettings,
         )
     dataset = checked_dataset(body.dataset, settings.api_imagefolder_roots, settings.api_imagefolder_max_entries)
     check_known(body)  # what the child would refuse at once, refused here instead of after a 202
+    if not (launcher.ray_address or os.environ.get("RAY_ADDRESS")):
+        check_fits_here(body)  # the child's local Ray instance is this machine
     name = body.name or default_name(body)
     if store.get_search(name_or_id=name) is not None:
         raise ConflictError(f"a search named {name!r} exists; choose another name (or resume it with the CLI)")
@@ -157,6 +160,9 @@ def cancel_search(
             return 200, SearchCancelOut(name=key, status="cancelled", detail="stopped before it had registered")
     record = store.cancel_search(search_id=search.id, ttl_s=settings.driver_lease_ttl_s)
     if record.status == SearchStatus.CANCELLED:
+        from prs_search.search.closing import close_running_trials  # optuna: imported with the first cancel
+
+        close_running_trials(store, record, "cancelled on request (no driver was running it)")
         return 200, SearchCancelOut(
             name=record.name, status="cancelled", detail="no driver was running it; its finished trials are kept"
         )

@@ -20,6 +20,12 @@ from prs_search.errors import ConfigError
 __all__ = ["stratified_split", "stratified_subset"]
 
 
+def check_size(asked: str, total: int, classes: int, available: int) -> None:
+    """A subset of `total` images of a split of `available` with `classes` classes: one per class at least."""
+    if not classes <= total <= available:
+        raise ConfigError(f"{asked}; need between {classes} (one per class) and {available} images")
+
+
 def stratified_subset(
     labels: torch.Tensor,
     *,
@@ -47,8 +53,7 @@ def stratified_subset(
         total = num_samples
         asked = f"num_samples {num_samples}"
     sizes = torch.bincount(torch.unique(labels, return_inverse=True)[1]).tolist()
-    if not len(sizes) <= total <= n:
-        raise ConfigError(f"{asked}; need between {len(sizes)} (one per class) and {n} images")
+    check_size(asked, total, len(sizes), n)
     if total == n:
         return torch.arange(n)
     generator = torch.Generator().manual_seed(seed)

@@ -21,9 +21,10 @@ from ray.tune.search import ConcurrencyLimiter
 from prs_search.data import Splits, load_dataset, make_splits
 from prs_search.errors import ConfigError
 from prs_search.known import check_known
-from prs_search.schemas import MAX_PAGE, Confirmation, SearchJob, SearchStatus, TrialState
+from prs_search.schemas import Confirmation, SearchJob, SearchStatus, TrialState
 from prs_search.search import cluster
 from prs_search.search.callbacks import SearchProgress, StoreCallback, SuggestionRecorder
+from prs_search.search.closing import close_running_trials, optuna_storage
 from prs_search.search.confirm import confirm, mark_study
 from prs_search.search.lease import DriverLease, StopReason, hold_lease
 from prs_search.search.outcome import METRIC, TIME_ATTR
@@ -116,7 +117,7 @@ def _run_held(
         store.set_test_result(search_id=search.id, trial_id=tested.trial_id, test_acc=tested.test_acc)
     store.update_best_schedule(search_id=search.id, confirmation=choice)
     if choice is not None:
-        mark_study(_storage(store), search, store.confirmation_runs(search_id=search.id), choice)
+        mark_study(optuna_storage(store), search, store.confirmation_runs(search_id=search.id), choice)
     finished = store.set_search_status(search_id=search.id, status=SearchStatus.FINISHED)
     return _summary(store, finished, started)
 
@@ -125,24 +126,9 @@ def _stop(store: ResultsStore, search: SearchRecord, reason: StopReason, started
     """End a search its lease stopped (cancelled, or the API that started it is gone); finished trials and
     finished re-evaluation runs stay."""
     if reason.status == SearchStatus.CANCELLED:
-        _close_running_trials(store, search, reason.message)
+        close_running_trials(store, search, reason.message)
     store.set_search_status(search_id=search.id, status=reason.status, error=reason.message)
     return _summary(store, store.get_search(name_or_id=search.id) or search, started)
-
-
-def _close_running_trials(store: ResultsStore, search: SearchRecord, why: str) -> None:
-    """The trials Tune stopped half-way, FAIL in the store and in the study: a cancelled search is never
-    resumed, so nothing will finish them (an interrupted one keeps them RUNNING, to continue them).
-    FAIL, not PRUNED: no pruner judged them, and TPE learns nothing from them."""
-    rows, _ = store.list_trials(search_id=search.id, state=TrialState.RUNNING, limit=MAX_PAGE)
-    for row in rows:
-        store.finish_trial(search_id=search.id, trial_key=row.trial_key, state=TrialState.FAIL, error=why)
-    try:
-        study = optuna.load_study(study_name=search.study_name, storage=_storage(store))
-    except KeyError:  # stopped before the searcher created the study
-        return
-    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
 
 
 def _model_config(base: dict[str, Any], splits: Splits) -> dict[str, Any]:
@@ -222,7 +208,7 @@ def _unfinished(store: ResultsStore, search: SearchRecord, request: SearchJob) -
     if search.status == "pending":
         return [], 0
     try:
-        study = optuna.load_study(study_name=search.study_name, storage=_storage(store))
+        study = optuna.load_study(study_name=search.study_name, storage=optuna_storage(store))
     except KeyError:  # the driver died before the searcher created the study
         return [], 0
     replay, done = [], 0
@@ -240,10 +226,6 @@ def _unfinished(store: ResultsStore, search: SearchRecord, request: SearchJob) -
     return replay, done
 
 
-def _storage(store: ResultsStore) -> optuna.storages.RDBStorage:
-    return optuna.storages.RDBStorage(store.url, engine_kwargs=store.optuna_engine_kwargs())
-
-
 def _fit(
     request: SearchJob, store: ResultsStore, search: SearchRecord, space: SearchSpace, splits: Splits,
     base: dict[str, Any], depth: int, replay: list[Replay], done: int, initial: list[dict[str, int]],
@@ -252,7 +234,7 @@ def _fit(
     if done >= request.budget and not replay:
         return  # every trial finished before the last driver stopped (e.g. in the re-evaluation): nothing to run
     searcher = PRSOptunaSearch(
-        space, depth, request.epochs, request.budget, _storage(store), search.study_name, request.seed,
+        space, depth, request.epochs, request.budget, optuna_storage(store), search.study_name, request.seed,
         on_suggest=SuggestionRecorder(store, search.id), replay=replay, initial=initial, sampler=request.searcher,
     )  # fmt: skip
     search_alg = ConcurrencyLimiter(searcher, request.max_concurrent) if request.max_concurrent else searcher

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import optuna
 import pytest
 from api_factories import AUTH, LOCAL_BASE_URL, LOCAL_CLIENT, Rows, api_settings
 from fastapi.testclient import TestClient
@@ -235,10 +236,17 @@ def test_cancel_needs_the_token_and_marks_a_search_without_driver_cancelled(
     best = rows.finished("cifar100", 1000, [3, 2, 1, 0], 0.5, name="done")
     assert client.delete("/v1/searches/waiting").status_code == 401
     trial = rows.trial(pending, [3, 2, 1, 0], [0.2, 0.3])
+    # Its dead driver left one trial running, in the store and in the Optuna study.
+    store.start_trial(search_id=pending.id, trial_key="left", schedule=[2, 2, 1, 0], params={}, optuna_number=0)
+    storage = optuna.storages.RDBStorage(store.url, engine_kwargs=store.optuna_engine_kwargs())
+    optuna.create_study(study_name=pending.study_name, storage=storage).ask()
     response = client.delete("/v1/searches/waiting", headers=AUTH)
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     detail = client.get("/v1/searches/waiting").json()
     assert detail["status"] == "cancelled" and detail["finished_at"] and detail["trial_counts"]["COMPLETE"] == 1
+    assert detail["trial_counts"]["RUNNING"] == 0 and detail["trial_counts"]["FAIL"] == 1  # nothing shown live
+    study = optuna.load_study(study_name=pending.study_name, storage=storage)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL]
     assert store.get_trial(trial_id=trial.id) == trial  # its finished trial stays
     again = client.delete("/v1/searches/waiting", headers=AUTH)
     assert again.status_code == 409 and "cancelled already" in again.json()["detail"]

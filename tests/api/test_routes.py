@@ -187,7 +187,8 @@ def test_epochs_of_a_trial(client: TestClient, rows: Rows) -> None:
 
 
 def test_post_search_accepted_with_location(client: TestClient, rows: Rows) -> None:
-    body = {"dataset": "cifar100", "budget": 50, "fraction": 0.1, "space": "free", "gpus_per_trial": 0.25}
+    # No GPUs: this machine has none, and the API's searches run on a local Ray here (a 422 otherwise).
+    body = {"dataset": "cifar100", "budget": 50, "fraction": 0.1, "space": "free", "cpus_per_trial": 0.5}
     response = client.post("/v1/searches", json=body, headers=AUTH)
 
     assert response.status_code == 202, response.text
@@ -244,8 +245,11 @@ def test_post_search_validation_is_422(client: TestClient, change: dict[str, obj
     [
         ({"model": "huge"}, "unknown model preset 'huge'; known presets: "),
         ({"dataset": "no-such-data"}, "unknown dataset 'no-such-data'; known: "),
+        ({"gpus_per_trial": 64}, "gpus_per_trial 64 is more than this machine has"),
+        ({"cpus_per_trial": 1024}, "cpus_per_trial 1024 is more than this machine has"),
+        ({"num_samples": 5000}, "num_samples 5000; need between 10 (one per class) and 1438 images"),
     ],
-    ids=["model", "dataset"],
+    ids=["model", "dataset", "gpus", "cpus", "size"],
 )
 def test_post_search_naming_what_does_not_exist_is_422_before_it_starts(
     client: TestClient, change: dict[str, object], message: str
