@@ -377,7 +377,9 @@ class DatasetSummary(Record):
 
 class StudyRunRecord(Record):
     """One training run of a study: a schedule (as labelled by the user, and as trained) at one dataset
-    size and seed. `test_acc` is None when training diverged."""
+    size and seed, or the study's plain CNN reference (`model` "plain-cnn", no switch epochs and no conv
+    variant). `test_acc` is None when training diverged; `train_acc` (after training, without
+    augmentation) is None for runs stored before it was measured."""
 
     id: int
     study: Name
@@ -385,14 +387,19 @@ class StudyRunRecord(Record):
     fraction: Fraction | None
     num_samples: Count
     schedule_label: ShortText
-    schedule: SwitchEpochs
+    schedule: tuple[NonNegative, ...] = Field(description="Switch epoch per layer; empty for the plain CNN.")
     epochs: Count
     model: ShortText
     stem: StemName
+    conv: ConvVariant | None = None
     seed: NonNegative
     status: StudyRunStatus
     val_acc: Finite
     test_acc: Finite | None
+    train_acc: Finite | None = None
+    fourier: JsonObject | None = Field(
+        default=None, description="The trained model's Fourier profile, for the runs a study analysed."
+    )
     seconds: Seconds
     created_at: datetime
 

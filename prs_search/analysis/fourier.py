@@ -19,9 +19,9 @@ Pure tensor maths: no model, no data loading.
 """
 
 import csv
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import torch
 
@@ -133,6 +133,18 @@ class FourierProfile:
             for i, (mode, row) in enumerate(zip(self.sublayer_modes(), self.delta, strict=True))
             for freq, true, value in zip(self.frequencies, self.true_frequencies, row, strict=True)
         ]
+
+    def to_json(self) -> dict[str, Any]:
+        """For the results store (a study run's profile): plain lists and numbers."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "FourierProfile":
+        return cls(
+            attention=tuple(data["attention"]), reading=check_reading(data["reading"]), grid=int(data["grid"]),
+            frequencies=tuple(data["frequencies"]), true_frequencies=tuple(data["true_frequencies"]),
+            delta=tuple(tuple(row) for row in data["delta"]), images=int(data["images"]),
+        )  # fmt: skip
 
     def write_csv(self, path: Path) -> None:
         with path.open("w", newline="") as f:

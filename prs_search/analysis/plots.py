@@ -18,6 +18,7 @@ from matplotlib.typing import ColorType
 
 from prs_search.analysis.fourier import FourierProfile
 from prs_search.analysis.summary import StudyRow
+from prs_search.baseline import NAME as CNN_LABEL
 from prs_search.stats import Interval
 from prs_search.store import TrialRecord
 
@@ -102,8 +103,12 @@ def data_scale_png(rows: Sequence[StudyRow], title: str) -> bytes:
     labels = list(dict.fromkeys(r.label for r in rows))
     for label in labels:
         mine = sorted((r for r in rows if r.label == label), key=lambda r: r.num_samples)
-        (line,) = _band(acc_ax, label, [(r.num_samples, r.accuracy(split)) for r in mine])
-        _band(diff_ax, label, [(r.num_samples, r.vs_all_conv) for r in mine], color=line.get_color())
+        # The plain CNN is the bar, not a schedule: drawn apart, black and dashed.
+        cnn = label == CNN_LABEL
+        dash = "--" if cnn else "-"
+        points = [(r.num_samples, r.accuracy(split)) for r in mine]
+        (line,) = _band(acc_ax, label, points, color="black" if cnn else None, linestyle=dash)
+        _band(diff_ax, label, [(r.num_samples, r.vs_all_conv) for r in mine], color=line.get_color(), linestyle=dash)
     sizes = sorted({r.num_samples for r in rows})
     name = "test" if split == "test" else "validation"
     acc_ax.set_title(f"{name} accuracy (mean, 95% interval over seeds)")
@@ -126,11 +131,13 @@ def data_scale_png(rows: Sequence[StudyRow], title: str) -> bytes:
 
 
 def _band(
-    ax: Axes, label: str, points: Sequence[tuple[int, Interval | None]], color: ColorType | None = None
-) -> list[Line2D]:
+    ax: Axes, label: str, points: Sequence[tuple[int, Interval | None]], color: ColorType | None = None,
+    linestyle: str = "-",
+) -> list[Line2D]:  # fmt: skip
     """A mean line with a shaded interval (where it has one: a single seed has none)."""
     shown = [(x, iv) for x, iv in points if iv is not None]
-    lines = ax.plot([x for x, _ in shown], [iv.mean for _, iv in shown], marker="o", label=label, color=color)
+    xs, means = [x for x, _ in shown], [iv.mean for _, iv in shown]
+    lines = ax.plot(xs, means, marker="o", label=label, color=color, linestyle=linestyle)
     bounded = [(x, iv.low, iv.high) for x, iv in shown if iv.low is not None and iv.high is not None]
     if bounded:
         ax.fill_between([b[0] for b in bounded], [b[1] for b in bounded], [b[2] for b in bounded],

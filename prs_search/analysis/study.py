@@ -14,35 +14,44 @@ Two protocols, always written into the outputs:
 Schedules are written for the reference E and every switch epoch e becomes round(e * E_s / E), rounded
 half up as `recommend` rescales: prs stays linear from E_s/2 to 0, all-conv is E_s, all-attention 0.
 
-Per (size, schedule) the summary has mean validation and test accuracy with 95% t-intervals over
+Beside the schedules, the plain CNN reference (`prs_search.baseline`) trains at every size and seed for
+the same optimiser steps as the hybrid there (the bar a hybrid must come near to be worth searching).
+
+Runs go seed by seed (every size and schedule of seed S before seed S+1), so an interrupted study
+already spans every size. `jobs` > 1 (or a Ray address) runs them as Ray tasks, `jobs` at once
+(`study_runs`); every finished run is stored as it arrives.
+
+Per (size, schedule) the summary has mean train, validation and test accuracy with 95% t-intervals over
 seeds, and the paired difference in test accuracy against `all-conv` and against `prs` (`prs_search.stats`).
 """
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from prs_search.analysis.features import fourier_profile
+from prs_search import baseline
 from prs_search.analysis.fourier import DEFAULT_READING, FourierProfile, Reading
+from prs_search.analysis.fourier_trend import StudyFourier
+from prs_search.analysis.study_runs import DataSpec, RunOutcome, RunSpec, default_threads, run_inline, run_on_ray
 from prs_search.analysis.summary import ALL_ATTENTION, ALL_CONV, REFERENCES, StudyRow, canonical, summarize
-from prs_search.data import DeviceLoader, RawDataset, Splits, load_dataset, make_splits
+from prs_search.data import DeviceLoader, Splits
 from prs_search.errors import ConfigError
-from prs_search.model import HybridViT
+from prs_search.recipe import RECIPE, ConvVariant
 from prs_search.recommend import recommended_schedule
 from prs_search.schedule import Schedule
 from prs_search.store import ResultsStore, StudyRunRecord
-from prs_search.train import TrainConfig, build_model, train
-
-RECIPE = TrainConfig()
+from prs_search.train import TrainConfig, build_model
 
 log = logging.getLogger(__name__)
 
 BEST = "best"
-FOURIER_SCHEDULES = (ALL_CONV, ALL_ATTENTION)
+CNN = baseline.NAME  # the label of the plain CNN reference's runs
+FOURIER_ENDS = (ALL_CONV, ALL_ATTENTION)  # the analysis compares every schedule with these two
 DEFAULT_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
+MIN_GPUS, MAX_GPUS = 1e-4, 64  # Ray counts GPUs in steps of 1e-4; the search's own bound above
 RESCALE_RULE = "switch epochs are written for E and rescaled to E_s as round(e * E_s / E), half up"
 
 
@@ -57,8 +66,10 @@ class DataScaleRequest:
     sizes: tuple[int, ...] = ()  # images (train + validation), as `make_splits(num_samples=...)`
     epochs: int = RECIPE.epochs  # E: of every run, or with `steps` the reference the schedules are written for
     steps: int | None = None  # N: a fixed optimiser-step budget per run instead of fixed epochs
-    model: str = "tiny"
+    model: str = RECIPE.model
     stem: str = "conv"
+    conv: ConvVariant | None = None  # None: the preset's
+    reference: bool = True  # the plain CNN at every size and seed
     repeats: int = 1
     seed: int = 0
     batch_size: int = RECIPE.batch_size
@@ -68,11 +79,20 @@ class DataScaleRequest:
     fourier: bool | None = None  # None: when all-conv and all-attention are both among the schedules
     reading: Reading = DEFAULT_READING
     fourier_images: int = 512
+    jobs: int = 1  # runs at once; > 1 as Ray tasks
+    gpus_per_job: float = 0.0  # Ray GPUs per run (a fraction packs runs on one GPU)
+    threads: int | None = None  # torch threads per run (None: this machine's cores / jobs)
+    ray_address: str | None = None  # join this Ray cluster (implies Ray even with one job)
 
     def train_config(self, seed: int, epochs: int) -> TrainConfig:
         return TrainConfig(
-            model=self.model, stem=self.stem, epochs=epochs, batch_size=self.batch_size, lr=self.lr, seed=seed
-        )
+            model=self.model, stem=self.stem, conv=self.conv, epochs=epochs, batch_size=self.batch_size,
+            lr=self.lr, seed=seed,
+        )  # fmt: skip
+
+    @property
+    def on_ray(self) -> bool:
+        return self.jobs > 1 or self.ray_address is not None or self.gpus_per_job > 0
 
 
 @dataclass(frozen=True)
@@ -139,20 +159,6 @@ class StudyProgress:
 
 
 @dataclass(frozen=True)
-class StudyFourier:
-    """The Fourier profile of one trained run's model (on that run's validation split)."""
-
-    num_samples: int
-    label: str
-    seed: int
-    profile: FourierProfile
-
-    @property
-    def file_stem(self) -> str:
-        return f"fourier_{self.num_samples}_{self.label}"
-
-
-@dataclass(frozen=True)
 class StudyResult:
     name: str
     rows: list[StudyRow]
@@ -162,6 +168,7 @@ class StudyResult:
     labels: tuple[str, ...]
     fourier: list[StudyFourier]
     notes: list[str]  # what the outputs leave out, and why
+    conv: ConvVariant  # the hybrid's, resolved (the preset's unless asked)
 
 
 def parse_fractions(text: str) -> tuple[float, ...]:
@@ -266,72 +273,117 @@ def resolve_schedule(
 def run_data_scale(
     request: DataScaleRequest, store: ResultsStore, on_progress: Callable[[StudyProgress], None] | None = None
 ) -> StudyResult:
-    """Train every schedule at every size `repeats` times, store every run, and summarise them.
+    """Train every schedule (and the plain CNN) at every size `repeats` times, store every run, and
+    summarise them.
 
     Every label is resolved at every size, and the stored runs checked against the protocol, before the
     first run trains, so a bad label, a missing `best` or a mismatched re-run fails at once."""
     _validate(request)
-    raw = load_dataset(request.dataset, request.data_dir, download=request.download)
-    first = _first_splits(raw, request)  # per size, the first seed's splits: they fix the steps per epoch
+    first = _first_splits(request)  # per size, the first seed's splits: they fix the steps per epoch
     protocol = _protocol(request, first)
-    depth = build_model(request.train_config(request.seed, request.epochs), next(iter(first.values()))[0]).depth
-    labels = split_schedules(request.schedules, depth)
-    fourier = _fourier_targets(request, labels, protocol)
+    probe = build_model(request.train_config(request.seed, request.epochs), next(iter(first.values()))[0])
+    labels = split_schedules(request.schedules, probe.depth)
+    if CNN in map(canonical, labels):
+        raise ConfigError(f"{CNN!r} is the plain CNN reference's label, not a schedule: drop it from --schedules")
     plan = {
-        (s.num_samples, x): rescale(resolve_schedule(x, store, request, s.num_samples, depth), s.epochs)
+        (s.num_samples, x): rescale(resolve_schedule(x, store, request, s.num_samples, probe.depth), s.epochs)
         for s in protocol.sizes
         for x in labels
     }
     name = request.name or _default_name(request.dataset)
-    stored = _stored_runs(store, name, request, protocol, plan)
-    progress = _Progress(on_progress, len(plan) * request.repeats)
-    runs: list[StudyRunRecord] = []
-    profiles: list[StudyFourier] = []
-    notes: list[str] = []
-    for size in protocol.sizes:
-        for seed in range(request.seed, request.seed + request.repeats):
-            # Made once per size and seed, and only when something trains there.
-            splits = first[size.num_samples][0] if seed == request.seed else None
-            for label in labels:
-                run = stored.get((size.num_samples, label, seed))
-                analyse = (size.num_samples, label, seed) in fourier
-                if run is None:
-                    if splits is None:
-                        splits = _splits(raw, size.num_samples, size.fraction, seed)
-                    progress.start(f"{label} at {size.num_samples} images, seed {seed}", size.epochs)
-                    run, model = _train_one(store, name, request, splits, size, label, plan[size.num_samples, label],
-                                            seed, progress.epoch)  # fmt: skip
-                    if analyse:
-                        profiles.append(_fourier(request, model, splits, run))
-                elif analyse:
-                    notes.append(
-                        f"no Fourier profile of {label} at {size.num_samples} images (seed {seed}): that run was "
-                        "stored by an earlier run of this study and its model was not kept (use a new --name)"
-                    )
-                runs.append(run)
-                progress.finish_run()
-    notes = reference_notes(labels) + _single_seed_note(request) + notes
-    return StudyResult(name, summarize(runs), runs, progress.trained, protocol, labels, profiles, notes)
+    stored = _stored_runs(store, name, request, probe.conv, protocol, plan)
+    order = _run_order(request, protocol, labels)
+    fourier = _fourier_targets(request, labels, protocol)
+    specs = [_spec(request, protocol, plan, key, key in fourier) for key in order if key not in stored]
+    progress = _Progress(on_progress, len(order), len(order) - len(specs), in_process=not request.on_ray)
+    for spec, outcome in _execute(request, specs, progress):
+        stored[spec.key] = _store(store, name, request, probe.conv, protocol, spec, outcome)
+        progress.finish(spec)
+    runs = [stored[key] for key in order]
+    profiles, missing = _profiles(runs, fourier)
+    notes = reference_notes(labels) + _single_seed_note(request) + missing
+    shown = labels + ((CNN,) if request.reference else ())
+    return StudyResult(name, summarize(runs), runs, len(specs), protocol, shown, profiles, notes, probe.conv)
 
 
-def _first_splits(raw: RawDataset, request: DataScaleRequest) -> dict[int, tuple[Splits, float | None]]:
+def _run_order(request: DataScaleRequest, protocol: Protocol, labels: Sequence[str]) -> list[tuple[int, str, int]]:
+    """(size, label, seed) of every run, seed by seed: an interrupted study already spans every size."""
+    shown = [*labels, *((CNN,) if request.reference else ())]
+    seeds = range(request.seed, request.seed + request.repeats)
+    return [(size.num_samples, label, seed) for seed in seeds for size in protocol.sizes for label in shown]
+
+
+def _spec(
+    request: DataScaleRequest, protocol: Protocol, plan: dict[tuple[int, str], Schedule], key: tuple[int, str, int],
+    fourier: bool,
+) -> RunSpec:  # fmt: skip
+    num_samples, label, seed = key
+    size = protocol.size(num_samples)
+    assert size is not None  # keys come from the protocol's sizes
+    data = DataSpec(request.dataset, request.data_dir, request.download, size.num_samples, size.fraction)
+    return RunSpec(
+        key=key, data=data, config=request.train_config(seed, size.epochs), schedule=plan.get((num_samples, label)),
+        cnn_steps=size.epochs * size.steps_per_epoch, threads=request.threads or default_threads(request.jobs),
+        fourier=fourier, reading=request.reading, fourier_images=request.fourier_images,
+    )  # fmt: skip
+
+
+def _execute(request: DataScaleRequest, specs: Sequence[RunSpec], progress: "_Progress") -> Iterator[
+    tuple[RunSpec, RunOutcome]
+]:  # fmt: skip
+    """The runs' outcomes as they finish: in this process, or as Ray tasks (started here or joined)."""
+    if not request.on_ray:
+        yield from run_inline(specs, progress.start)
+        return
+    if not specs:
+        return
+    import ray
+
+    from prs_search.search import cluster
+
+    ours = not ray.is_initialized()  # a caller's own Ray session is left running
+    cluster.connect(request.ray_address, num_cpus=request.jobs)
+    try:
+        cluster.check_resources(1.0, request.gpus_per_job)
+        yield from run_on_ray(specs, request.jobs, request.gpus_per_job, progress.start)
+    finally:
+        if ours:
+            cluster.shutdown()
+
+
+def _profiles(
+    runs: Sequence[StudyRunRecord], targets: set[tuple[int, str, int]]
+) -> tuple[list[StudyFourier], list[str]]:
+    """The stored Fourier profiles of the analysed runs, by size (then the schedules as listed), and a note
+    for each analysed run without one (it diverged, or an earlier version stored it without its profile)."""
+    profiles, missing = [], []
+    for run in sorted(runs, key=lambda r: r.num_samples):  # stable: the schedules stay in their order
+        if (run.num_samples, run.schedule_label, run.seed) not in targets:
+            continue
+        if run.fourier is None:
+            missing.append(
+                f"no Fourier profile of {run.schedule_label} at {run.num_samples} images (seed {run.seed}): that "
+                "run diverged, or was stored by an earlier version that did not keep profiles (use a new --name)"
+            )
+            continue
+        schedule = Schedule(tuple(run.schedule), run.epochs)
+        profile = FourierProfile.from_json(run.fourier)
+        profiles.append(StudyFourier(run.num_samples, run.schedule_label, run.seed, schedule, profile))
+    return profiles, missing
+
+
+def _first_splits(request: DataScaleRequest) -> dict[int, tuple[Splits, float | None]]:
     """Per size in images, ascending: the first seed's splits and the fraction it was asked as (None: in images)."""
     asked: list[tuple[int | None, float | None]] = [(n, None) for n in request.sizes]
     asked += [(None, f) for f in request.fractions]
     first: dict[int, tuple[Splits, float | None]] = {}
     for num_samples, fraction in asked:
-        splits = _splits(raw, num_samples, fraction, request.seed)
+        data = DataSpec(request.dataset, request.data_dir, request.download, num_samples, fraction)
+        splits = data.splits(request.seed)
         if splits.num_samples in first:
             raise ConfigError(f"two of the sizes asked give {splits.num_samples} images: drop one of them")
         first[splits.num_samples] = (splits, fraction)
     return dict(sorted(first.items()))
-
-
-def _splits(raw: RawDataset, num_samples: int | None, fraction: float | None, seed: int) -> Splits:
-    # A fraction is passed on as such (not as its number of images) so the subset is exactly `train`'s.
-    if fraction is not None:
-        return make_splits(raw, fraction=fraction, seed=seed)
-    return make_splits(raw, num_samples=num_samples, seed=seed)
 
 
 def _protocol(request: DataScaleRequest, first: dict[int, tuple[Splits, float | None]]) -> Protocol:
@@ -344,25 +396,20 @@ def _protocol(request: DataScaleRequest, first: dict[int, tuple[Splits, float | 
 
 
 def _fourier_targets(request: DataScaleRequest, labels: Sequence[str], protocol: Protocol) -> set[tuple[int, str, int]]:
-    """(size, label, seed) of the runs whose model is analysed: all-conv and all-attention at the smallest
-    and the largest size, first seed; empty when the analysis is off."""
-    named = {canonical(x): x for x in labels}
-    present = all(x in named for x in FOURIER_SCHEDULES)
-    if request.fourier and not present:
+    """(size, label, seed) of the runs whose model is analysed: every schedule at the smallest and the
+    largest size, first seed; empty when the analysis is off (by default: without both ends among the
+    schedules, all-conv and all-attention, which the others are read against)."""
+    present = {canonical(x) for x in labels}
+    ends = all(x in present for x in FOURIER_ENDS)
+    if request.fourier and not ends:
         raise ConfigError(
-            f"--fourier compares {' and '.join(FOURIER_SCHEDULES)}: put both in --schedules, or pass --no-fourier"
+            f"--fourier compares the schedules with {' and '.join(FOURIER_ENDS)}: put both in --schedules, or "
+            "pass --no-fourier"
         )
-    if not (present if request.fourier is None else request.fourier):
+    if not (ends if request.fourier is None else request.fourier):
         return set()
-    ends = {protocol.sizes[0].num_samples, protocol.sizes[-1].num_samples}
-    return {(n, named[x], request.seed) for n in ends for x in FOURIER_SCHEDULES}
-
-
-def _fourier(request: DataScaleRequest, model: HybridViT, splits: Splits, run: StudyRunRecord) -> StudyFourier:
-    profile = fourier_profile(
-        model, splits.val, splits.mean, splits.std, reading=request.reading, max_images=request.fourier_images
-    )
-    return StudyFourier(run.num_samples, run.schedule_label, run.seed, profile)
+    sizes = {protocol.sizes[0].num_samples, protocol.sizes[-1].num_samples}
+    return {(n, x, request.seed) for n in sizes for x in labels}
 
 
 def reference_notes(labels: Sequence[str]) -> list[str]:
@@ -382,45 +429,54 @@ def _single_seed_note(request: DataScaleRequest) -> list[str]:
 
 
 class _Progress:
-    """Turns the study's loop into `StudyProgress` reports (nothing without a callback)."""
+    """Turns the study's loop into `StudyProgress` reports (nothing without a callback). Epochs are known
+    of a run in this process only (`in_process`): a Ray task reports when it is done."""
 
-    def __init__(self, callback: Callable[[StudyProgress], None] | None, total: int) -> None:
-        self.callback, self.total = callback, total
-        self.done = self.trained = self.epochs = 0
-        self.current = ""
+    def __init__(
+        self, callback: Callable[[StudyProgress], None] | None, total: int, done: int, in_process: bool
+    ) -> None:
+        self.callback, self.total, self.done, self.in_process = callback, total, done, in_process
+        self.running: dict[tuple[int, str, int], str] = {}
+        self.epochs = 0  # of the run in this process (the CNN counts steps, not epochs: 0)
+        self._report(0)
 
-    def start(self, current: str, epochs: int) -> None:
-        self.current, self.epochs = current, epochs
-        self.trained += 1
-        self.epoch(0)
+    def start(self, spec: RunSpec) -> Callable[[int], None]:
+        """A run started; the callback its epochs report to."""
+        n, label, seed = spec.key
+        self.running[spec.key] = f"{label} at {n} images, seed {seed}"
+        self.epochs = spec.config.epochs if self.in_process and spec.schedule is not None else 0
+        self._report(0)
+        return self._report
 
-    def epoch(self, finished: int) -> None:
-        if self.callback is not None:
-            self.callback(StudyProgress(self.done, self.total, self.current, finished, self.epochs))
-
-    def finish_run(self) -> None:
+    def finish(self, spec: RunSpec) -> None:
+        self.running.pop(spec.key, None)
         self.done += 1
-        self.current = ""
-        self.epoch(0)
+        self.epochs = 0
+        self._report(0)
+
+    def _report(self, epoch: int) -> None:
+        if self.callback is not None:
+            current = "; ".join(self.running.values())
+            self.callback(StudyProgress(self.done, self.total, current, epoch, self.epochs))
 
 
-def _train_one(
-    store: ResultsStore, name: str, request: DataScaleRequest, splits: Splits, size: StudySize, label: str,
-    schedule: Schedule, seed: int, on_epoch: Callable[[int], None],
-) -> tuple[StudyRunRecord, HybridViT]:  # fmt: skip
-    result, model = train(
-        request.train_config(seed, size.epochs), splits, schedule, evaluate_test=True,
-        on_epoch=lambda e, _state: on_epoch(e.epoch + 1),
+def _store(
+    store: ResultsStore, name: str, request: DataScaleRequest, conv: ConvVariant, protocol: Protocol, spec: RunSpec,
+    outcome: RunOutcome,
+) -> StudyRunRecord:  # fmt: skip
+    num_samples, label, seed = spec.key
+    size = protocol.size(num_samples)
+    assert size is not None
+    if outcome.status != "completed":
+        log.warning("%s at %d images, seed %d: %s", label, num_samples, seed, outcome.error)
+    hybrid = spec.schedule is not None
+    return store.add_study_run(
+        study=name, dataset=request.dataset, fraction=size.fraction, num_samples=num_samples, schedule_label=label,
+        schedule=spec.schedule.switch_epochs if spec.schedule is not None else (), epochs=size.epochs,
+        model=request.model if hybrid else CNN, stem=request.stem, conv=conv if hybrid else None, seed=seed,
+        status=outcome.status, val_acc=outcome.val_acc, test_acc=outcome.test_acc, train_acc=outcome.train_acc,
+        seconds=outcome.seconds, fourier=None if outcome.profile is None else outcome.profile.to_json(),
     )  # fmt: skip
-    if result.status != "completed":
-        log.warning("%s at %d images, seed %d: %s", label, splits.num_samples, seed, result.error)
-    run = store.add_study_run(
-        study=name, dataset=request.dataset, fraction=size.fraction, num_samples=splits.num_samples,
-        schedule_label=label, schedule=schedule.switch_epochs, epochs=size.epochs, model=request.model,
-        stem=request.stem, seed=seed, status=result.status, val_acc=result.val_acc, test_acc=result.test_acc,
-        seconds=result.seconds,
-    )  # fmt: skip
-    return run, model
 
 
 def _validate(request: DataScaleRequest) -> None:
@@ -432,6 +488,20 @@ def _validate(request: DataScaleRequest) -> None:
         raise ConfigError(f"--steps must be at least 1, got {request.steps}")
     if request.repeats < 1:
         raise ConfigError(f"--repeats must be at least 1, got {request.repeats}")
+    if request.jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {request.jobs}")
+    if not request.gpus_per_job >= 0:  # also NaN
+        raise ConfigError(f"--gpus-per-trial must be >= 0, got {request.gpus_per_job}")
+    if request.threads is not None and request.threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {request.threads}")
+    if request.gpus_per_job and not MIN_GPUS <= request.gpus_per_job <= MAX_GPUS:
+        raise ConfigError(
+            f"--gpus-per-trial must be 0 or between {MIN_GPUS} and {MAX_GPUS}, got {request.gpus_per_job}"
+        )
+    if request.ray_address is not None:
+        from prs_search.search import cluster
+
+        cluster.check_address(request.ray_address)  # before the data and the models: a wrong address at once
 
 
 def _default_name(dataset: str) -> str:
@@ -440,28 +510,37 @@ def _default_name(dataset: str) -> str:
 
 
 def _stored_runs(
-    store: ResultsStore, name: str, request: DataScaleRequest, protocol: Protocol,
+    store: ResultsStore, name: str, request: DataScaleRequest, conv: ConvVariant, protocol: Protocol,
     plan: dict[tuple[int, str], Schedule],
 ) -> dict[tuple[int, str, int], StudyRunRecord]:  # fmt: skip
     """The runs a study of this name already has, keyed by (size, label, seed); they must be comparable:
-    the same data and model, and at a size and schedule of this request the epochs and switch epochs that
-    this protocol gives (a run keeps the epochs it trained)."""
+    the same data and model (the plain CNN's: the same data), and at a size of this request the epochs
+    (and for a schedule the switch epochs) that this protocol gives (a run keeps the epochs it trained)."""
     runs = store.study_runs(study=name)
-    asked = {"dataset": request.dataset, "model": request.model, "stem": request.stem}
+    hybrid = {"dataset": request.dataset, "model": request.model, "stem": request.stem, "conv": conv}
     for run in runs:
+        asked = hybrid if run.model != CNN else {"dataset": request.dataset}
         for key, value in asked.items():
             if getattr(run, key) != value:
                 raise ConfigError(
                     f"study {name!r} exists with {key}={getattr(run, key)!r}, not {value!r}: pass the same options "
                     "to continue it, or choose another --name"
                 )
+        size = protocol.size(run.num_samples)
         planned = plan.get((run.num_samples, run.schedule_label))
-        if planned is not None and (run.epochs, tuple(run.schedule)) != (planned.epochs, planned.switch_epochs):
+        wanted = planned.switch_epochs if planned is not None else ()
+        compared = size is not None and (run.model == CNN or planned is not None)
+        if compared and size is not None and (run.epochs, tuple(run.schedule)) != (size.epochs, wanted):
             raise ConfigError(
                 f"study {name!r} trained {run.schedule_label} at {run.num_samples} images for {run.epochs} epochs "
-                f"({','.join(map(str, run.schedule))}), but {protocol.short()} gives {planned.epochs} epochs "
-                f"({planned}): pass the --epochs/--steps it was run with to continue it, or choose another --name"
+                f"({_epochs_text(run.schedule)}), but {protocol.short()} gives {size.epochs} epochs "
+                f"({_epochs_text(wanted)}): pass the --epochs/--steps it was run with to continue it, or choose "
+                "another --name"
             )
     if runs:
         log.info("study %s: %d runs already stored are reused", name, len(runs))
     return {(r.num_samples, r.schedule_label, r.seed): r for r in runs}
+
+
+def _epochs_text(schedule: Sequence[int]) -> str:
+    return ",".join(map(str, schedule)) or "no schedule"

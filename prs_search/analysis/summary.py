@@ -24,8 +24,9 @@ def canonical(label: str) -> str:
 class StudyRow:
     """One (dataset size, schedule) cell of the accuracy table, over its repeats (seeds).
 
-    `val`/`test`: mean and 95% t-interval over seeds; `vs_all_conv`/`vs_prs`: the paired difference in
-    test accuracy against that schedule at this size (None for the reference itself, or without it)."""
+    `train`/`val`/`test`: mean and 95% t-interval over seeds (`train` over the runs that measured it:
+    after training, without augmentation); `vs_all_conv`/`vs_prs`: the paired difference in test
+    accuracy against that schedule at this size (None for the reference itself, or without it)."""
 
     dataset: str
     fraction: float | None
@@ -42,6 +43,7 @@ class StudyRow:
     test: Interval | None = None
     vs_all_conv: Interval | None = None
     vs_prs: Interval | None = None
+    train: Interval | None = None
 
     def versus(self, reference: str) -> Interval | None:
         return self.vs_all_conv if reference == ALL_CONV else self.vs_prs
@@ -66,6 +68,7 @@ def summarize(runs: Sequence[StudyRunRecord]) -> list[StudyRow]:
     for (num_samples, label), mine in sorted(groups.items(), key=lambda item: item[0][0]):
         vals = [r.val_acc for r in mine]
         tests = [r.test_acc for r in mine if r.test_acc is not None]
+        trains = [r.train_acc for r in mine if r.train_acc is not None]
         val, test = accuracy_interval(vals), accuracy_interval(tests) if tests else None
         rows.append(
             StudyRow(
@@ -73,6 +76,7 @@ def summarize(runs: Sequence[StudyRunRecord]) -> list[StudyRow]:
                 schedule=",".join(map(str, mine[0].schedule)), repeats=len(mine), val_mean=val.mean,
                 val_std=_std(vals), test_mean=None if test is None else test.mean,
                 test_std=_std(tests) if tests else None, epochs=mine[0].epochs, val=val, test=test,
+                train=accuracy_interval(trains) if trains else None,
             )
         )  # fmt: skip
     return [_with_differences(row, groups) for row in rows]

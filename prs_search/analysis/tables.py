@@ -6,9 +6,11 @@ column per number, for plotting elsewhere.
 """
 
 import csv
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from prs_search.analysis.fourier_trend import SublayerTrend, trends
 from prs_search.analysis.study import (
     REFERENCES,
     DataScaleRequest,
@@ -25,13 +27,15 @@ CSV_COLUMNS = (
     "protocol", "reference_epochs", "step_budget", "epochs", "steps_per_epoch", "steps",
     "repeats", "val_acc_mean", "val_acc_std", "val_acc_ci_low", "val_acc_ci_high",
     "test_n", "test_acc_mean", "test_acc_std", "test_acc_ci_low", "test_acc_ci_high",
+    "train_n", "train_acc_mean", "train_acc_ci_low", "train_acc_ci_high",
     *(f"vs_{ref.replace('-', '_')}_{part}" for ref in REFERENCES
       for part in ("n", "mean", "ci_low", "ci_high", "excludes_0")),
 )  # fmt: skip
-TABLE_HEADER = ("images", "epochs", "schedule", "switch epochs", "seeds", "val acc %", "test acc %",
+TABLE_HEADER = ("images", "epochs", "schedule", "switch epochs", "seeds", "train acc %", "val acc %", "test acc %",
                 *(f"vs {ref} (pp)" for ref in REFERENCES))  # fmt: skip
 LEGEND = (
-    "Accuracy in %: mean over seeds [95% confidence interval, Student t with n - 1 degrees of freedom]. "
+    "Accuracy in %: mean over seeds [95% confidence interval, Student t with n - 1 degrees of freedom]; "
+    "train accuracy after training, without augmentation, on at most 2,000 of the run's training images. "
     + ", ".join(f'"vs {ref}"' for ref in REFERENCES)
     + ": the paired difference in test accuracy against that schedule at the same size and seed (same subset, "
     "split and initialisation), in percentage points [95% CI]; * marks an interval that excludes 0; "
@@ -54,7 +58,8 @@ def write_csv(rows: Sequence[StudyRow], protocol: Protocol, path: Path) -> None:
                  protocol.kind, protocol.reference_epochs, _text(protocol.step_budget), _text(r.epochs),
                  _text(per_epoch), _text(steps),
                  r.repeats, _num(r.val_mean), _num(r.val_std), *_bounds(r.val),
-                 _text(r.test and r.test.n), _num(r.test_mean), _num(r.test_std), *_bounds(r.test), *versus)
+                 _text(r.test and r.test.n), _num(r.test_mean), _num(r.test_std), *_bounds(r.test),
+                 _text(r.train and r.train.n), _num(r.train.mean if r.train else None), *_bounds(r.train), *versus)
             )  # fmt: skip
 
 
@@ -82,8 +87,8 @@ def _difference_columns(interval: Interval | None) -> tuple[str, ...]:
 def row_cells(row: StudyRow) -> tuple[str, ...]:
     """The cells of one row of the Markdown and the console table (`TABLE_HEADER`)."""
     versus = tuple("ref" if canonical(row.label) == ref else _difference(row.versus(ref)) for ref in REFERENCES)
-    return (str(row.num_samples), _text(row.epochs), row.label, row.schedule, str(row.repeats),
-            _accuracy(row.val), _accuracy(row.test), *versus)  # fmt: skip
+    return (str(row.num_samples), _text(row.epochs), row.label, row.schedule or "-", str(row.repeats),
+            _accuracy(row.train), _accuracy(row.val), _accuracy(row.test), *versus)  # fmt: skip
 
 
 def _accuracy(interval: Interval | None) -> str:
@@ -111,6 +116,26 @@ def fourier_cells(profiles: Sequence[StudyFourier]) -> tuple[tuple[str, ...], li
     return header, rows
 
 
+def trend_cells(profiles: Sequence[StudyFourier]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """(header, rows): per sub-layer (rows) and size (columns), Spearman's rho between the block's share of
+    training as a convolution and the high-frequency delta over the schedules analysed at that size,
+    with "monotone" where the amplitude never falls as the share grows (`fourier_trend`)."""
+    found = trends(profiles)
+    sizes = sorted({t.num_samples for t in found})
+    header = ("sub-layer", *(f"rho at {n} ({next(t.schedules for t in found if t.num_samples == n)} runs)"
+                             for n in sizes))  # fmt: skip
+    by_key = {(t.sublayer, t.num_samples): t for t in found}
+    labels = list(dict.fromkeys(t.sublayer for t in found))
+    rows = [(label, *(_trend(by_key.get((label, n))) for n in sizes)) for label in labels]
+    return header, rows
+
+
+def _trend(trend: SublayerTrend | None) -> str:
+    if trend is None or math.isnan(trend.rho):
+        return "-"
+    return f"{trend.rho:+.2f}" + (" monotone" if trend.monotone else "")
+
+
 def study_markdown(result: StudyResult, request: DataScaleRequest, command: str) -> str:
     """data_scale.md: the command, the study, the protocol and the legend, then the table a person pastes."""
     last = request.seed + request.repeats - 1
@@ -119,7 +144,8 @@ def study_markdown(result: StudyResult, request: DataScaleRequest, command: str)
         "",
         f"Command: `{command}`",
         "",
-        f"- Study `{result.name}`: {request.dataset}, model {request.model}, stem {request.stem}, seeds "
+        f"- Study `{result.name}`: {request.dataset}, model {request.model} ({result.conv} "
+        f"convolution), stem {request.stem}, seeds "
         f"{request.seed}..{last} ({request.repeats} per cell), {result.trained} of {len(result.runs)} runs trained "
         "by this command.",
         f"- Protocol ({result.protocol.kind}): {result.protocol.describe()}",
@@ -140,6 +166,17 @@ def study_markdown(result: StudyResult, request: DataScaleRequest, command: str)
             f"high-pass, attention low-pass (Park & Kim 2022). Files: "
             + ", ".join(f"{p.file_stem}.csv/.png" for p in result.fourier)
             + ", fourier_comparison.png.",
+            "",
+            *_markdown_table(header, rows, numeric=tuple(range(1, len(header)))),
+        ]
+        header, rows = trend_cells(result.fourier)
+        lines += [
+            "",
+            "Does the time a layer spends as a convolution move it between the ends? Per sub-layer and size: "
+            "Spearman's rank correlation between the block's share of training as a convolution (switch epoch / "
+            "epochs) and the value above, over the schedules analysed there (+1: more convolution time, more high "
+            "frequency, for every schedule in order; monotone: the mean value per share never falls as the "
+            "share grows; -: undefined, nothing varies).",
             "",
             *_markdown_table(header, rows, numeric=tuple(range(1, len(header)))),
         ]

@@ -18,12 +18,15 @@ from rich.table import Table
 
 from prs_search.cli.options import (
     BatchSizeOpt,
+    ConvOpt,
     DataDirOpt,
     DbOpt,
     DownloadOpt,
+    GpusPerTrialOpt,
     LearningRateOpt,
     MaxImagesOpt,
     ModelOpt,
+    RayAddressOpt,
     StemOpt,
     console,
     output_file,
@@ -165,8 +168,17 @@ def data_scale(
             "all-attention = 0.",
         ),
     ] = None,
-    model: ModelOpt = "tiny",
+    model: ModelOpt = RECIPE.model,
     stem: StemOpt = "conv",
+    conv: ConvOpt = None,
+    reference: Annotated[
+        bool,
+        typer.Option(
+            "--reference/--no-reference",
+            help="Also train the plain CNN (prs-search's reference, 0.56 M parameters) at every size and seed, "
+            "for the same optimiser steps as the hybrid there: the bar a hybrid must come near.",
+        ),
+    ] = True,
     repeats: Annotated[
         int, typer.Option(min=1, help="Seeds per size and schedule, S .. S+R-1 (intervals need at least 2).")
     ] = 1,
@@ -186,12 +198,28 @@ def data_scale(
     ] = None,
     reading: ReadingOpt = "park-kim",
     max_images: MaxImagesOpt = 512,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Runs at once. Above 1 they are Ray tasks (one CPU each, and --gpus-per-trial GPUs): one per "
+            "core on a CPU machine, several packed on each GPU with a fraction.",
+        ),
+    ] = 1,
+    gpus_per_trial: GpusPerTrialOpt = 0.0,
+    threads: Annotated[
+        int | None,
+        typer.Option(min=1, help="Torch threads per run (default: this machine's cores / --jobs)."),
+    ] = None,
+    ray_address: RayAddressOpt = None,
     db: DbOpt = None,
     data_dir: DataDirOpt = None,
     download: DownloadOpt = False,
 ) -> None:
-    """Train each schedule at each dataset size and seed; store every run; write the accuracy table (CSV and
-    Markdown: means with 95% intervals, paired differences against all-conv and prs) and the plot."""
+    """Train each schedule (and the plain CNN reference) at each dataset size and seed, seed by seed; store
+    every run as it finishes; write the accuracy table (CSV and Markdown: train, validation and test
+    accuracy with 95% intervals, paired differences against all-conv and prs), the plot and the Fourier
+    reading. The same --name continues an interrupted study."""
     from prs_search.analysis.fourier import check_reading
     from prs_search.analysis.plots import data_scale_png, fourier_comparison_png, fourier_png
     from prs_search.analysis.study import (
@@ -210,9 +238,10 @@ def data_scale(
         dataset=dataset, schedules=schedules, data_dir=resolve_data_dir(data_dir),
         sizes=parse_sizes(sizes) if sizes is not None else (),
         fractions=() if sizes is not None else parse_fractions(fractions) if fractions else DEFAULT_FRACTIONS,
-        epochs=epochs, steps=steps, model=model, stem=stem, repeats=repeats, seed=seed, batch_size=batch_size,
-        lr=lr, name=name, download=download, fourier=fourier, reading=check_reading(reading),
-        fourier_images=max_images,
+        epochs=epochs, steps=steps, model=model, stem=stem, conv=conv, reference=reference, repeats=repeats,
+        seed=seed, batch_size=batch_size, lr=lr, name=name, download=download, fourier=fourier,
+        reading=check_reading(reading), fourier_images=max_images, jobs=jobs, gpus_per_job=gpus_per_trial,
+        threads=threads, ray_address=ray_address,
     )  # fmt: skip
     output_folder(out, "--out")
     with ResultsStore(resolve_database_url(db)) as store, _StudyProgressBar() as bar:
@@ -220,7 +249,9 @@ def data_scale(
     written = [out / "data_scale.csv", out / "data_scale.md", out / "data_scale.png"]
     write_csv(result.rows, result.protocol, written[0])
     written[1].write_text(study_markdown(result, request, shlex.join(["prs-search", *sys.argv[1:]])), "utf-8")
-    title = f"{dataset}, {model}, {result.protocol.short()}, {repeats} seed(s) each (study {result.name})"
+    title = (
+        f"{dataset}, {model} ({result.conv}), {result.protocol.short()}, {repeats} seed(s) each (study {result.name})"
+    )
     written[2].write_bytes(data_scale_png(result.rows, title))
     for analysed in result.fourier:
         analysed.profile.write_csv(out / f"{analysed.file_stem}.csv")
@@ -235,6 +266,7 @@ def data_scale(
     console.print(_study_table(result.rows, f"study {result.name}: {result.trained} runs trained now"))
     if result.fourier:
         console.print(_fourier_table(result))
+        console.print(_trend_table(result))
     for note in result.notes:
         console.print(f"note: {note}", highlight=False)
     console.print(f"wrote {', '.join(str(p) for p in written)}", highlight=False)
@@ -261,6 +293,17 @@ def _fourier_table(result: "StudyResult") -> Table:
     return table
 
 
+def _trend_table(result: "StudyResult") -> Table:
+    from prs_search.analysis.tables import trend_cells
+
+    header, rows = trend_cells(result.fourier)
+    title = "convolution time against high frequency (Spearman's rho over the schedules)"
+    table = Table(*header, title=title, box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 class _StudyProgressBar(LiveBar):
     """Runs done / total, the run in progress and its epoch, live on stderr."""
 
@@ -268,7 +311,7 @@ class _StudyProgressBar(LiveBar):
         super().__init__("runs", (TextColumn("{task.description}"),), "loading the data...", None, {})
 
     def update(self, p: "StudyProgress") -> None:
-        text = f"{p.current}, epoch {p.epoch}/{p.epochs}" if p.current else ""
+        text = f"{p.current}, epoch {p.epoch}/{p.epochs}" if p.current and p.epochs else p.current
         self.progress.update(self.task, total=p.total, completed=p.done, description=text)
 
 

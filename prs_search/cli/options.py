@@ -39,6 +39,10 @@ ConvOpt = Annotated[
         "default: the preset's."
     ),
 ]
+GpusPerTrialOpt = Annotated[float, typer.Option(help="GPUs per trial; fractions pack trials on one GPU.")]
+RayAddressOpt = Annotated[
+    str | None, typer.Option(envvar="RAY_ADDRESS", help="Join this Ray cluster (default: start Ray locally).")
+]
 SeedOpt = Annotated[int, typer.Option(help="Seed for the subset, the split, the initialisation and the data order.")]
 CompileOpt = Annotated[
     bool, typer.Option("--compile", help="torch.compile each block (pays on the GPU for long trials; slow to start).")

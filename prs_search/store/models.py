@@ -285,10 +285,13 @@ class StudyRun(Base):
     epochs: Mapped[int]
     model: Mapped[str] = mapped_column(String(LABEL_LENGTH))
     stem: Mapped[str] = mapped_column(String(STEM_LENGTH))
+    conv: Mapped[str | None] = mapped_column(String(STEM_LENGTH))
     seed: Mapped[int]
     status: Mapped[str] = mapped_column(String(STATUS_LENGTH))
     val_acc: Mapped[float] = mapped_column(Float)
     test_acc: Mapped[float | None] = mapped_column(Float)
+    train_acc: Mapped[float | None] = mapped_column(Float)
+    fourier: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from prs_search.errors import ConfigError, checked, describe_errors
+from prs_search.recipe import ConvVariant
 from prs_search.schemas import (
     MAX_INT32,
     MAX_PAGE,
@@ -489,8 +490,9 @@ class ResultsStore(ConfirmationsMixin, LeasesMixin):
     @checked
     def add_study_run(
         self, *, study: Name, dataset: DatasetName, fraction: Fraction | None, num_samples: Count,
-        schedule_label: ShortText, schedule: SwitchEpochs, epochs: Count, model: ShortText, stem: StemName,
-        seed: NonNegative, status: StudyRunStatus, val_acc: Finite, test_acc: Finite | None, seconds: Seconds,
+        schedule_label: ShortText, schedule: tuple[NonNegative, ...], epochs: Count, model: ShortText,
+        stem: StemName, conv: ConvVariant | None, seed: NonNegative, status: StudyRunStatus, val_acc: Finite,
+        test_acc: Finite | None, train_acc: Finite | None, seconds: Seconds, fourier: JsonObject | None = None,
     ) -> StudyRunRecord:  # fmt: skip
         """Record one finished run of a study. The same (study, num_samples, schedule_label, seed)
         twice -> `ConfigError`."""
@@ -500,7 +502,8 @@ class ResultsStore(ConfirmationsMixin, LeasesMixin):
             row = StudyRun(
                 study=study, dataset=dataset, fraction=fraction, num_samples=num_samples,
                 schedule_label=schedule_label, schedule=list(schedule), epochs=epochs, model=model, stem=stem,
-                seed=seed, status=status, val_acc=val_acc, test_acc=test_acc, seconds=seconds, created_at=utcnow(),
+                conv=conv, seed=seed, status=status, val_acc=val_acc, test_acc=test_acc, train_acc=train_acc,
+                seconds=seconds, fourier=fourier, created_at=utcnow(),
             )  # fmt: skip
             session.add(row)
             session.flush()

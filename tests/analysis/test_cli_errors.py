@@ -29,8 +29,14 @@ CASES: dict[str, tuple[list[str], str]] = {
     "fractions-of-one-size": ([*STUDY, "--fractions", "0.1,0.1001"], "two of the sizes asked give 144 images"),
     "fourier-without-all-attention": (
         [*STUDY, "--sizes", "200", "--schedules", "all-conv,prs", "--fourier"],
-        "--fourier compares all-conv and all-attention",
+        "--fourier compares the schedules with all-conv and all-attention",
     ),
+    "jobs-zero": ([*STUDY, "--sizes", "200", "--jobs", "0"], "--jobs"),
+    "gpus-on-a-cpu-machine": (
+        [*STUDY, "--sizes", "200", "--model", "tiny", "--gpus-per-trial", "1"],
+        "--gpus-per-trial 1 is more than any node of the Ray cluster has",
+    ),
+    "schedules-name-the-cnn": ([*STUDY, "--sizes", "200", "--schedules", "all-conv,plain-cnn"], "reference's label"),
     "study-unknown-reading": ([*STUDY, "--sizes", "200", "--reading", "pi"], "unknown Fourier reading 'pi'"),
     "fourier-unknown-reading": (
         ["analyze", "fourier", "--checkpoint", "x.pt", "--reading", "Nyquist"],

@@ -93,7 +93,7 @@ def test_data_scale_study(
 ) -> None:
     out = tmp_path / "out"
     args = ["study", "data-scale", "--dataset", "digits", "--fractions", "0.4,0.2", "--schedules", "all-conv,best",
-            "--epochs", "1", "--model", "tiny", "--repeats", "2", "--seed", "3", "--name", STUDY_NAME,
+            "--epochs", "1", "--model", "tiny", "--no-reference", "--repeats", "2", "--seed", "3", "--name", STUDY_NAME,
             "--out", str(out), "--db", study_db]  # fmt: skip
     code, stdout, err = run_main(args, monkeypatch, capsys)
     assert code == 0, err

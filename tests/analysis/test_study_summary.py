@@ -41,7 +41,8 @@ def run(label: str, seed: int, test: float | None, num_samples: int = 100, epoch
         id=1, study="s", dataset="digits", fraction=None, num_samples=num_samples, schedule_label=label,
         schedule=[epochs] * 4 if label == "all-conv" else [5, 3, 2, 0], epochs=epochs, model="tiny", stem="conv",
         seed=seed, status="completed" if test is not None else "diverged",
-        val_acc=(test or 0.5) - 0.1, test_acc=test, seconds=1.0, created_at=datetime.now(UTC),
+        val_acc=(test or 0.5) - 0.1, test_acc=test, train_acc=None if test is None else min(1.0, test + 0.1),
+        seconds=1.0, created_at=datetime.now(UTC),
     )  # fmt: skip
 
 
@@ -57,6 +58,7 @@ def test_means_intervals_and_paired_differences_have_the_known_values() -> None:
     half = T2 * 0.02 / math.sqrt(3)  # 0.049683
     assert (conv.test.mean, conv.test.low, conv.test.high) == pytest.approx((0.82, 0.82 - half, 0.82 + half))
     assert (conv.val.mean, conv.val.low) == pytest.approx((0.72, 0.72 - half))
+    assert conv.train is not None and (conv.train.mean, conv.train.low) == pytest.approx((0.92, 0.92 - half))
     assert conv.test_std == pytest.approx(0.02)
     assert conv.vs_all_conv is None  # not against itself
     prs = rows["prs"]
@@ -91,7 +93,7 @@ def test_one_seed_has_no_interval() -> None:
     assert prs.test is not None and prs.test.low is None and prs.test.high is None
     assert prs.vs_all_conv is not None and prs.vs_all_conv.mean == pytest.approx(0.1)
     assert not prs.vs_all_conv.excludes_zero
-    assert row_cells(prs)[6:] == ("90.0 (n = 1)", "+10.0 (n = 1)", "ref")
+    assert row_cells(prs)[5:] == ("100.0 (n = 1)", "80.0 (n = 1)", "90.0 (n = 1)", "+10.0 (n = 1)", "ref")
 
 
 def test_references_missing_from_the_study_leave_their_columns_empty() -> None:
@@ -144,7 +146,7 @@ def test_csv_and_markdown_of_hand_made_runs(tmp_path: Path) -> None:
 
     request = DataScaleRequest(dataset="digits", schedules="all-conv,prs,uniform:5", data_dir=tmp_path, sizes=(100,),
                                repeats=3, steps=280)  # fmt: skip
-    result = StudyResult("s", rows, [], 0, protocol(280), ("all-conv", "prs", "uniform:5"), [], ["a note"])
+    result = StudyResult("s", rows, [], 0, protocol(280), ("all-conv", "prs", "uniform:5"), [], ["a note"], "shift")
     page = study_markdown(result, request, "prs-search study data-scale --steps 280")
     lines = page.splitlines()
     assert lines[2] == "Command: `prs-search study data-scale --steps 280`"
@@ -155,8 +157,8 @@ def test_csv_and_markdown_of_hand_made_runs(tmp_path: Path) -> None:
     assert table_lines[0] == "| " + " | ".join(TABLE_HEADER) + " |"
     assert len(table_lines) == 2 + 3  # the header, its rule and one row per (size, schedule)
     assert (
-        table_lines[3]
-        == "| 100 | 10 | prs | 5,3,2,0 | 3 | 75.0 [70.7, 79.3] | 85.0 [80.7, 89.3] | +3.0 [+0.5, +5.5] * | ref |"
+        table_lines[3] == "| 100 | 10 | prs | 5,3,2,0 | 3 | 95.0 [90.7, 99.3] | 75.0 [70.7, 79.3] | 85.0 [80.7, 89.3] "
+        "| +3.0 [+0.5, +5.5] * | ref |"
     )
     # uniform:5 - all-conv = +0.01, -0.02, +0.03; uniform:5 - prs = -0.02, -0.06, +0.01: both spans 0.
     assert table_lines[4].endswith("| +0.7 [-5.6, +6.9] | -2.3 [-11.1, +6.4] |")

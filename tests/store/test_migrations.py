@@ -214,7 +214,8 @@ def test_upgrade_from_0001_keeps_the_data_and_adds_study_runs(empty_url: str) ->
         assert old is not None and old.status == "finished"
         store.add_study_run(
             study="s", dataset="digits", fraction=0.5, num_samples=50, schedule_label="all-conv", schedule=[1],
-            epochs=1, model="tiny", stem="conv", seed=0, status="completed", val_acc=0.5, test_acc=0.4, seconds=1.0,
+            epochs=1, model="tiny", stem="conv", conv="shift", seed=0, status="completed", val_acc=0.5, test_acc=0.4,
+            train_acc=None, seconds=1.0,
         )  # fmt: skip
         assert len(store.study_runs(dataset="digits")) == 1
     downgrade(empty_url, "0001")
@@ -312,6 +313,36 @@ def test_upgrade_from_0005_adds_the_re_evaluation_and_keeps_best_schedules(empty
         assert run.val_acc == 0.6
     downgrade(empty_url, "0005")
     assert "prs_confirmation_runs" not in table_names(empty_url)
+    upgrade(empty_url)
+    assert current_revision(empty_url) == head_revision()
+
+
+OLD_STUDY_RUN = (
+    "INSERT INTO prs_study_runs (study, dataset, fraction, num_samples, schedule_label, schedule, epochs, model, stem,"
+    " seed, status, val_acc, test_acc, seconds, created_at)"
+    " VALUES ('s', 'digits', NULL, 200, 'prs', '[1, 0]', 2, 'tiny', 'conv', 0, 'completed', 0.5, 0.4, 1.0, :t),"
+    " ('s', 'digits', NULL, 200, 'prs', '[1, 0]', 2, 'small', 'conv', 1, 'completed', 0.5, 0.4, 1.0, :t)"
+)
+
+
+def test_upgrade_from_0006_gives_old_study_runs_their_preset_s_variant(empty_url: str) -> None:
+    """Study runs stored before a study could choose the variant have their preset's (`small`: dense); their
+    train accuracy was never measured, their profile not kept."""
+    upgrade(empty_url, "0006")
+    write_raw(empty_url, OLD_STUDY_RUN)
+    with ResultsStore(empty_url) as store:
+        assert current_revision(empty_url) == head_revision()
+        tiny, small = store.study_runs(study="s")
+        assert (tiny.conv, tiny.train_acc, tiny.fourier, tiny.schedule, tiny.test_acc) == (
+            "shift",
+            None,
+            None,
+            (1, 0),
+            0.4,
+        )
+        assert (small.model, small.conv) == ("small", "dense")
+    downgrade(empty_url, "0006")
+    assert "conv" not in {c["name"] for c in inspect(make_engine(empty_url)).get_columns("prs_study_runs")}
     upgrade(empty_url)
     assert current_revision(empty_url) == head_revision()
 
