@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from prs_search.analysis.study import DataScaleRequest, run_data_scale
+from prs_search.analysis.study_runs import default_threads
 from prs_search.store import ResultsStore
 
 
@@ -34,7 +35,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     args = parser.parse_args()
-    cores = os.cpu_count() or 1
+    cores = default_threads(1)  # the cores this process may use: what --jobs 1 gives each run
     base = DataScaleRequest(
         dataset=args.dataset, schedules="all-conv,prs,all-attention", data_dir=Path("~/.prs-search/data").expanduser(),
         sizes=tuple(int(s) for s in args.sizes.split(",")), epochs=args.epochs, model="tiny", fourier=False,
@@ -42,7 +43,7 @@ def main() -> None:
     configs = {
         f"--jobs 1 ({cores} threads)": {"jobs": 1, "threads": cores},
         "--jobs 1 (1 thread)": {"jobs": 1, "threads": 1},
-        f"--jobs {args.jobs} ({max(1, cores // args.jobs)} thread(s) each)": {"jobs": args.jobs, "threads": None},
+        f"--jobs {args.jobs} ({default_threads(args.jobs)} thread(s) each)": {"jobs": args.jobs, "threads": None},
     }
     with tempfile.TemporaryDirectory() as tmp:
         times = {

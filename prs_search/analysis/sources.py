@@ -1,6 +1,7 @@
 """What an analysis looks at: a trained model (a `prs-search train --save` checkpoint or a stored trial)
 and the validation images of the data it was trained on, with the options to look at other data."""
 
+import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import torch
 from prs_search.analysis.features import fourier_profile
 from prs_search.analysis.fourier import DEFAULT_READING, FourierProfile, Reading
 from prs_search.checkpoints import load_model
-from prs_search.data import Splits, load_dataset, make_splits
+from prs_search.data import RawDataset, Splits, load_dataset, make_splits
 from prs_search.errors import ConfigError
 from prs_search.model import HybridViT
 from prs_search.store import ResultsStore, SearchRecord, TrialRecord
@@ -39,8 +40,14 @@ class DataSpec:
         return spec if seed is None else replace(spec, seed=seed)
 
     def splits(self, data_dir: Path, download: bool = False) -> Splits:
-        raw = load_dataset(self.dataset, data_dir, download=download)
+        raw = published(self.dataset, data_dir, download)
         return make_splits(raw, fraction=self.fraction, num_samples=self.num_samples, seed=self.seed)
+
+
+@functools.lru_cache(maxsize=2)
+def published(dataset: str, data_dir: Path, download: bool = False) -> RawDataset:
+    """The published dataset, loaded once per process (a study's Ray worker trains many runs of it)."""
+    return load_dataset(dataset, data_dir, download=download)
 
 
 @dataclass(frozen=True)

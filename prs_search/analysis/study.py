@@ -35,7 +35,8 @@ from pathlib import Path
 from prs_search import baseline
 from prs_search.analysis.fourier import DEFAULT_READING, FourierProfile, Reading
 from prs_search.analysis.fourier_trend import StudyFourier
-from prs_search.analysis.study_runs import DataSpec, RunOutcome, RunSpec, default_threads, run_inline, run_on_ray
+from prs_search.analysis.sources import DataSpec
+from prs_search.analysis.study_runs import RunOutcome, RunSpec, default_threads, run_inline, run_on_ray
 from prs_search.analysis.summary import ALL_ATTENTION, ALL_CONV, REFERENCES, StudyRow, canonical, summarize
 from prs_search.data import DeviceLoader, Splits
 from prs_search.errors import ConfigError
@@ -297,7 +298,7 @@ def run_data_scale(
     specs = [_spec(request, protocol, plan, key, key in fourier) for key in order if key not in stored]
     progress = _Progress(on_progress, len(order), len(order) - len(specs), in_process=not request.on_ray)
     for spec, outcome in _execute(request, specs, progress):
-        stored[spec.key] = _store(store, name, request, probe.conv, protocol, spec, outcome)
+        stored[spec.key] = _store(store, name, request, probe.conv, spec, outcome)
         progress.finish(spec)
     runs = [stored[key] for key in order]
     profiles, missing = _profiles(runs, fourier)
@@ -320,9 +321,11 @@ def _spec(
     num_samples, label, seed = key
     size = protocol.size(num_samples)
     assert size is not None  # keys come from the protocol's sizes
-    data = DataSpec(request.dataset, request.data_dir, request.download, size.num_samples, size.fraction)
+    # A size asked as a fraction is passed on as such (not as its number of images): exactly `train`'s subset.
+    data = DataSpec(request.dataset, size.fraction, size.num_samples if size.fraction is None else None, seed)
     return RunSpec(
-        key=key, data=data, config=request.train_config(seed, size.epochs), schedule=plan.get((num_samples, label)),
+        key=key, data=data, data_dir=request.data_dir, download=request.download,
+        config=request.train_config(seed, size.epochs), schedule=plan.get((num_samples, label)),
         cnn_steps=size.epochs * size.steps_per_epoch, threads=request.threads or default_threads(request.jobs),
         fourier=fourier, reading=request.reading, fourier_images=request.fourier_images,
     )  # fmt: skip
@@ -378,8 +381,9 @@ def _first_splits(request: DataScaleRequest) -> dict[int, tuple[Splits, float | 
     asked += [(None, f) for f in request.fractions]
     first: dict[int, tuple[Splits, float | None]] = {}
     for num_samples, fraction in asked:
-        data = DataSpec(request.dataset, request.data_dir, request.download, num_samples, fraction)
-        splits = data.splits(request.seed)
+        splits = DataSpec(request.dataset, fraction, num_samples, request.seed).splits(
+            request.data_dir, request.download
+        )
         if splits.num_samples in first:
             raise ConfigError(f"two of the sizes asked give {splits.num_samples} images: drop one of them")
         first[splits.num_samples] = (splits, fraction)
@@ -461,18 +465,16 @@ class _Progress:
 
 
 def _store(
-    store: ResultsStore, name: str, request: DataScaleRequest, conv: ConvVariant, protocol: Protocol, spec: RunSpec,
-    outcome: RunOutcome,
-) -> StudyRunRecord:  # fmt: skip
+    store: ResultsStore, name: str, request: DataScaleRequest, conv: ConvVariant, spec: RunSpec, outcome: RunOutcome
+) -> StudyRunRecord:
     num_samples, label, seed = spec.key
-    size = protocol.size(num_samples)
-    assert size is not None
     if outcome.status != "completed":
         log.warning("%s at %d images, seed %d: %s", label, num_samples, seed, outcome.error)
     hybrid = spec.schedule is not None
     return store.add_study_run(
-        study=name, dataset=request.dataset, fraction=size.fraction, num_samples=num_samples, schedule_label=label,
-        schedule=spec.schedule.switch_epochs if spec.schedule is not None else (), epochs=size.epochs,
+        study=name, dataset=request.dataset, fraction=spec.data.fraction, num_samples=num_samples,
+        schedule_label=label, schedule=spec.schedule.switch_epochs if spec.schedule is not None else (),
+        epochs=spec.config.epochs,
         model=request.model if hybrid else CNN, stem=request.stem, conv=conv if hybrid else None, seed=seed,
         status=outcome.status, val_acc=outcome.val_acc, test_acc=outcome.test_acc, train_acc=outcome.train_acc,
         seconds=outcome.seconds, fourier=None if outcome.profile is None else outcome.profile.to_json(),
@@ -528,9 +530,10 @@ def _stored_runs(
                 )
         size = protocol.size(run.num_samples)
         planned = plan.get((run.num_samples, run.schedule_label))
+        if size is None or (run.model != CNN and planned is None):
+            continue  # not in this request: kept, not compared
         wanted = planned.switch_epochs if planned is not None else ()
-        compared = size is not None and (run.model == CNN or planned is not None)
-        if compared and size is not None and (run.epochs, tuple(run.schedule)) != (size.epochs, wanted):
+        if (run.epochs, tuple(run.schedule)) != (size.epochs, wanted):
             raise ConfigError(
                 f"study {name!r} trained {run.schedule_label} at {run.num_samples} images for {run.epochs} epochs "
                 f"({_epochs_text(run.schedule)}), but {protocol.short()} gives {size.epochs} epochs "

@@ -11,7 +11,6 @@ The study's driver stores every outcome as it arrives: a run that finished is ne
 fails or the driver is stopped.
 """
 
-import functools
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -22,8 +21,8 @@ import torch
 
 from prs_search.analysis.features import fourier_profile
 from prs_search.analysis.fourier import FourierProfile, Reading
+from prs_search.analysis.sources import DataSpec
 from prs_search.baseline import CnnRecipe, train_accuracy, train_cnn
-from prs_search.data import RawDataset, Splits, load_dataset, make_splits
 from prs_search.errors import ClusterError, PRSError
 from prs_search.recipe import TrainConfig
 from prs_search.schedule import Schedule
@@ -34,34 +33,13 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class DataSpec:
-    """Where a run's images come from: the dataset and one seeded subset of it."""
-
-    dataset: str
-    data_dir: Path
-    download: bool
-    num_samples: int | None
-    fraction: float | None  # passed on as such (not as its number of images): the subset is exactly `train`'s
-
-    def splits(self, seed: int) -> Splits:
-        raw = _raw(self.dataset, self.data_dir, self.download)
-        if self.fraction is not None:
-            return make_splits(raw, fraction=self.fraction, seed=seed)
-        return make_splits(raw, num_samples=self.num_samples, seed=seed)
-
-
-@functools.lru_cache(maxsize=2)
-def _raw(dataset: str, data_dir: Path, download: bool) -> RawDataset:
-    """The published dataset, loaded once per process (a Ray worker runs many of a study's runs)."""
-    return load_dataset(dataset, data_dir, download=download)
-
-
-@dataclass(frozen=True)
 class RunSpec:
     """One run: the hybrid with `schedule` (`config` its recipe), or the plain CNN (`cnn_steps`)."""
 
     key: tuple[int, str, int]  # (num_samples, label, seed), the study's key of the run
-    data: DataSpec
+    data: DataSpec  # the subset, by the run's seed
+    data_dir: Path
+    download: bool
     config: TrainConfig  # its seed is the run's
     schedule: Schedule | None  # None: the plain CNN reference
     cnn_steps: int
@@ -89,7 +67,7 @@ class RunOutcome:
 def run_one(spec: RunSpec, on_epoch: Callable[[int], None] | None = None) -> RunOutcome:
     """Train the run `spec` describes and measure it (validation, test, train accuracy, the Fourier profile)."""
     torch.set_num_threads(spec.threads)
-    splits = spec.data.splits(spec.seed)
+    splits = spec.data.splits(spec.data_dir, spec.download)
     if spec.schedule is None:
         recipe = CnnRecipe(steps=spec.cnn_steps, batch_size=spec.config.batch_size, seed=spec.seed)
         cnn = train_cnn(splits, recipe)

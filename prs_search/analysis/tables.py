@@ -20,6 +20,7 @@ from prs_search.analysis.study import (
     StudyRow,
     canonical,
 )
+from prs_search.baseline import TRAIN_PROBE_IMAGES
 from prs_search.stats import Interval
 
 CSV_COLUMNS = (
@@ -35,7 +36,8 @@ TABLE_HEADER = ("images", "epochs", "schedule", "switch epochs", "seeds", "train
                 *(f"vs {ref} (pp)" for ref in REFERENCES))  # fmt: skip
 LEGEND = (
     "Accuracy in %: mean over seeds [95% confidence interval, Student t with n - 1 degrees of freedom]; "
-    "train accuracy after training, without augmentation, on at most 2,000 of the run's training images. "
+    f"train accuracy after training, without augmentation, on at most {TRAIN_PROBE_IMAGES:,} of the run's "
+    "training images. "
     + ", ".join(f'"vs {ref}"' for ref in REFERENCES)
     + ": the paired difference in test accuracy against that schedule at the same size and seed (same subset, "
     "split and initialisation), in percentage points [95% CI]; * marks an interval that excludes 0; "

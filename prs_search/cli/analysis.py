@@ -8,6 +8,7 @@ this module parses options, shows progress and writes the files.
 import re
 import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -275,29 +276,24 @@ def data_scale(
 def _study_table(rows: "list[StudyRow]", title: str) -> Table:
     from prs_search.analysis.tables import TABLE_HEADER, row_cells
 
-    # A light box: the table stays narrow enough to read off a terminal (rich wraps the widest cells).
-    table = Table(*TABLE_HEADER, title=title, box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
-    for r in rows:
-        table.add_row(*row_cells(r))
-    return table
+    return _cells_table(TABLE_HEADER, [row_cells(r) for r in rows], title)
 
 
 def _fourier_table(result: "StudyResult") -> Table:
     from prs_search.analysis.tables import fourier_cells
 
-    header, rows = fourier_cells(result.fourier)
-    title = result.fourier[0].profile.high_label()
-    table = Table(*header, title=title, box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
-    for row in rows:
-        table.add_row(*row)
-    return table
+    return _cells_table(*fourier_cells(result.fourier), result.fourier[0].profile.high_label())
 
 
 def _trend_table(result: "StudyResult") -> Table:
     from prs_search.analysis.tables import trend_cells
 
-    header, rows = trend_cells(result.fourier)
     title = "convolution time against high frequency (Spearman's rho over the schedules)"
+    return _cells_table(*trend_cells(result.fourier), title)
+
+
+def _cells_table(header: Sequence[str], rows: Sequence[Sequence[str]], title: str) -> Table:
+    # A light box: the table stays narrow enough to read off a terminal (rich wraps the widest cells).
     table = Table(*header, title=title, box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
     for row in rows:
         table.add_row(*row)
