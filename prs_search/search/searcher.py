@@ -4,7 +4,8 @@
   diverged ones as FAIL (Ray's class tells COMPLETE in both cases).
 * Resumable without duplicates: a resumed search first hands the Optuna trials that were still running
   when the driver died back to Ray, with their parameters and last checkpoint, before asking Optuna
-  for new ones; and it never lets the study grow past the budget.
+  for new ones; it never lets the study grow past the budget; and its sampler's seed moves on by the
+  trials already stored, so its random start-up schedules are not drawn a second time.
 * Patient with the database: every Optuna storage call is retried while the database is unreachable
   (a PostgreSQL restart), as the results store's writes are, instead of ending the whole search.
 
@@ -71,7 +72,7 @@ class PRSOptunaSearch(OptunaSearch):
             space=self._define,
             metric=METRIC,
             mode="max",
-            sampler=SAMPLERS[sampler](seed=seed),
+            sampler=SAMPLERS[sampler](seed=_patient(lambda: _resumed_seed(storage, study_name, seed))),
             study_name=study_name,
             storage=storage,
         )
@@ -148,6 +149,17 @@ class PRSOptunaSearch(OptunaSearch):
         if trial_id in optuna_adapter.completed(self):
             return None
         return optuna_adapter.trials(self).get(trial_id)
+
+
+def _resumed_seed(storage: optuna.storages.BaseStorage, study_name: str, seed: int) -> int:
+    """The sampler's seed: the search's own for a new study, moved on by the trials already in it for a
+    resumed one. A sampler seeded as before would draw its random start-up schedules again, so a resumed
+    search would spend its budget repeating the trials it already has; this one stays reproducible."""
+    try:
+        study_id = storage.get_study_id_from_name(study_name)
+    except KeyError:  # no such study yet
+        return seed
+    return seed + len(storage.get_all_trials(study_id, deepcopy=False))
 
 
 def _patient(call: Callable[[], T]) -> T:

@@ -1,5 +1,6 @@
 """The Ray Tune trial: one `prs_search.train.train` run that reports and checkpoints every epoch."""
 
+import logging
 import pickle
 import re
 import tempfile
@@ -19,6 +20,7 @@ from prs_search.train import EpochResult, TrainConfig, TrainResult, epoch_result
 
 STATE_FILE = "trial_state.pt"
 NODE_ID = "node_id"  # the Ray node an epoch ran on, reported with its metrics
+log = logging.getLogger(__name__)
 _TERMINAL_STYLE = re.compile(r"\x1b\[[0-9;]*m")  # torch's message sets its warning in bold
 
 
@@ -65,7 +67,11 @@ def _load_state(checkpoint: tune.Checkpoint | None, replay_path: str | None) -> 
         return None
     with checkpoint.as_directory() as folder:
         path = Path(folder) / STATE_FILE
-        return read_state(path) if path.exists() else None
+        if path.exists():
+            return read_state(path)
+    if replay_path:  # its results folder was moved or deleted since: the trial is trained again, not lost
+        log.warning("the checkpoint %s holds no trial state: this trial starts again from epoch 0", path)
+    return None
 
 
 def read_state(path: Path) -> dict[str, Any]:

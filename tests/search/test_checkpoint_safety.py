@@ -60,3 +60,14 @@ def test_a_planted_checkpoint_is_refused_without_running_it(tmp_path: Path) -> N
         assert "\n" not in message and "\x1b" not in message, message
         assert "unsupported global" in message.lower() and "arbitrary code execution" in message, message
     assert not marker.exists()
+
+
+def test_a_replayed_trial_whose_checkpoint_is_gone_starts_again_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A resumed search's unfinished trial whose results folder was deleted is trained from epoch 0 (not
+    lost, not an error), with a warning naming the missing checkpoint."""
+    gone = str(tmp_path / "deleted" / "checkpoint_000011")
+    with caplog.at_level("WARNING", logger="prs_search.search.trainable"):
+        assert _load_state(None, gone) is None
+    assert any(gone in r.getMessage() and "epoch 0" in r.getMessage() for r in caplog.records)

@@ -39,3 +39,29 @@ def test_initial_schedules_beyond_the_budget_are_not_left_waiting(tmp_path: Path
     alg = searcher(tmp_path, budget=1, initial=initial)
     assert alg.suggest("ray-trial-1") is not None
     assert [t.state for t in alg.study.trials] == [optuna.trial.TrialState.RUNNING]  # no WAITING second one
+
+
+def test_a_resumed_search_does_not_repeat_its_start_up_schedules(tmp_path: Path) -> None:
+    """A new searcher on a study that has trials (a resume) must not draw the first searcher's random
+    start-up schedules again: that spent a real CIFAR-10 search's budget on four duplicates."""
+
+    def schedules(alg: PRSOptunaSearch, prefix: str) -> list[tuple[int, ...]]:
+        drawn = []
+        for i in range(4):
+            config = alg.suggest(f"{prefix}{i}")
+            assert config is not None and config != Searcher.FINISHED
+            drawn.append(tuple(config["schedule"]))
+            alg.on_trial_complete(f"{prefix}{i}", {"val_acc": 0.1 * i, "epochs_done": 50})
+        return drawn
+
+    def fresh() -> PRSOptunaSearch:
+        return PRSOptunaSearch(
+            load_space("monotone"), TINY_DEPTH, epochs=50, budget=16,
+            storage=optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}"), study_name="resumed",
+            seed=0, on_suggest=lambda trial_id, config: None, initial=[],
+        )  # fmt: skip
+
+    before = schedules(fresh(), "first-")
+    after = schedules(fresh(), "resumed-")
+    assert not set(before) & set(after)
+    assert len(fresh().study.trials) == 8
