@@ -1,7 +1,7 @@
 """The recommendation cache: answers as ready JSON bytes, per dataset, keyed on the dataset's version.
 
 The store bumps a dataset's version in the same transaction as every write that can change its answers
-(`prs_search.store.versions`). A request reads the version (one primary-key lookup), and a cached answer
+(`prs_search.store.dataset_versions`). A request reads the version (one primary-key lookup), and a cached answer
 counts only when it was computed at that version, so a search that finishes is seen by every API worker,
 on every machine, by its next request: there is no time to live and nothing to broadcast. An entry
 computed while a write landed is stored under the version read before it, which is older, so it is

@@ -33,8 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from prs_search.errors import ConflictError
+from prs_search.processes import this_machine
 from prs_search.schemas import SearchRequest
-from prs_search.store.leases import this_machine
 
 from .errors import TooManySearchesError
 from .settings import Runner

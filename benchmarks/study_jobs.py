@@ -14,9 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from prs_search.analysis.study import DataScaleRequest, run_data_scale
-from prs_search.analysis.study_runs import default_threads
 from prs_search.store import ResultsStore
+from prs_search.study.driver import run_data_scale
+from prs_search.study.protocol import DataScaleRequest
+from prs_search.study.runs import default_threads
 
 
 def timed(request: DataScaleRequest, folder: Path, tag: str) -> float:

@@ -406,7 +406,7 @@ class StudyRunRecord(Record):
 
 class DriverPublic(Record):
     """The driver that holds a search's lease, as the API shows it: one process runs a search at a time
-    (`prs_search.search.lease`). Not alive: it died (e.g. `kill -9`) without giving the lease back."""
+    (`prs_search.search.driver_lease`). Not alive: it died (e.g. `kill -9`) without giving the lease back."""
 
     host: Name = Field(description="The holder's machine: host name, boot id and pid namespace.")
     pid: NonNegative

@@ -4,7 +4,8 @@
 Student's t: with n values of mean m and sample standard deviation s, the interval is
 m +- t(0.975, n - 1) * s / sqrt(n). One value has no interval (`low` and `high` are None). A paired
 difference is the interval of the per-seed differences a_i - b_i (same seed = same subset, split and
-initialisation), which removes what the seed does to both.
+initialisation), which removes what the seed does to both. `standard_error`: how far one accuracy on n
+images may be off (binomial), what the validation split's size is judged by.
 """
 
 import math
@@ -72,3 +73,8 @@ def paired_difference(a: Sequence[float], b: Sequence[float]) -> Interval:
     if len(a) != len(b):
         raise ConfigError(f"paired values need the same seeds: {len(a)} against {len(b)}")
     return mean_interval([x - y for x, y in zip(a, b, strict=True)], bounds=(-1.0, 1.0))
+
+
+def standard_error(accuracy: float, images: int) -> float:
+    """Standard error of an accuracy measured on `images` images (binomial): sqrt(p (1 - p) / n)."""
+    return math.sqrt(max(accuracy * (1.0 - accuracy), 0.0) / images) if images > 0 else math.nan

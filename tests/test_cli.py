@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import torch
 
-from prs_search.checkpoints import load_model
 from prs_search.cli import main
 from prs_search.data import load_dataset, make_splits
 from prs_search.recipe import TrainConfig
+from prs_search.saved_model import load_model
 from prs_search.schemas import SearchRequest
 from prs_search.train import evaluate
 

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from prs_search.errors import ConfigError
-from prs_search.stats import accuracy_interval, mean_interval, paired_difference, t_quantile
+from prs_search.stats import accuracy_interval, mean_interval, paired_difference, standard_error, t_quantile
 
 
 @pytest.mark.parametrize(("n", "t"), [(2, 12.7062), (3, 4.3027), (5, 2.7764), (30, 2.0452)])
@@ -47,3 +47,9 @@ def test_paired_difference_removes_what_the_seed_does_to_both() -> None:
     assert noisy.low is not None and noisy.low < 0 < noisy.mean and not noisy.excludes_zero
     with pytest.raises(ConfigError, match="same seeds"):
         paired_difference([0.1, 0.2], [0.1])
+
+
+def test_standard_error_of_an_accuracy() -> None:
+    assert standard_error(0.9, 100) == pytest.approx(0.03)
+    assert standard_error(1.0, 500) == 0.0
+    assert math.isnan(standard_error(0.5, 0))

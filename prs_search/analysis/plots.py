@@ -17,10 +17,10 @@ from matplotlib.ticker import MaxNLocator
 from matplotlib.typing import ColorType
 
 from prs_search.analysis.fourier import FourierProfile
-from prs_search.analysis.summary import StudyRow
 from prs_search.baseline import NAME as CNN_LABEL
 from prs_search.stats import Interval
 from prs_search.store import TrialRecord
+from prs_search.study.summary import StudyRow
 
 CONV_COLOR = "tab:blue"
 ATTENTION_COLOR = "tab:orange"

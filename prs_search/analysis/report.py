@@ -19,9 +19,9 @@ import jinja2
 from prs_search.analysis import plots
 from prs_search.analysis.fourier import DEFAULT_READING, Reading
 from prs_search.analysis.sources import find_search, from_trial
-from prs_search.analysis.summary import StudyRow, latest_study
 from prs_search.errors import PRSError
 from prs_search.store import ResultsStore, SearchRecord, TrialRecord
+from prs_search.study.summary import StudyRow, latest_study
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ import torch
 
 from prs_search.analysis.features import fourier_profile
 from prs_search.analysis.fourier import DEFAULT_READING, FourierProfile, Reading
-from prs_search.checkpoints import load_model
 from prs_search.data import RawDataset, Splits, load_dataset, make_splits
 from prs_search.errors import ConfigError
 from prs_search.model import HybridViT
+from prs_search.saved_model import load_model
 from prs_search.store import ResultsStore, SearchRecord, TrialRecord
 
 
@@ -102,7 +102,7 @@ def _checkpoint_args(path: Path) -> dict[str, Any]:
 
 def from_trial(store: ResultsStore, search_name: str, trial_key: str | None = None) -> TrainedModel:
     """A stored trial (by its key, the Optuna trial number; default: the search's best trial)."""
-    from prs_search.search.stored import load_trial_model  # imports Ray: only when a trial is analysed
+    from prs_search.search.trial_checkpoint import load_trial_model  # imports Ray: only when a trial is analysed
 
     search, trial = find_trial(store, search_name, trial_key)
     shape = search.architecture

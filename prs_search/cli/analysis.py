@@ -41,7 +41,8 @@ from prs_search.recipe import RECIPE
 from prs_search.schedule import SCHEDULE_FORMS
 
 if TYPE_CHECKING:  # torch-heavy modules are imported lazily so `--help` stays fast
-    from prs_search.analysis.study import StudyProgress, StudyResult, StudyRow
+    from prs_search.study.driver import StudyProgress, StudyResult
+    from prs_search.study.summary import StudyRow
 
 # Checked by `prs_search.analysis.fourier.check_reading` when the command runs (it imports torch).
 ReadingOpt = Annotated[
@@ -223,15 +224,10 @@ def data_scale(
     reading. The same --name continues an interrupted study."""
     from prs_search.analysis.fourier import check_reading
     from prs_search.analysis.plots import data_scale_png, fourier_comparison_png, fourier_png
-    from prs_search.analysis.study import (
-        DEFAULT_FRACTIONS,
-        DataScaleRequest,
-        parse_fractions,
-        parse_sizes,
-        run_data_scale,
-    )
-    from prs_search.analysis.tables import study_markdown, write_csv
     from prs_search.store import ResultsStore
+    from prs_search.study.driver import run_data_scale
+    from prs_search.study.protocol import DEFAULT_FRACTIONS, DataScaleRequest, parse_fractions, parse_sizes
+    from prs_search.study.tables import study_markdown, write_csv
 
     if sizes is not None and fractions is not None:
         raise ConfigError("give the dataset sizes either as --sizes (images) or as --fractions, not both")
@@ -274,19 +270,19 @@ def data_scale(
 
 
 def _study_table(rows: "list[StudyRow]", title: str) -> Table:
-    from prs_search.analysis.tables import TABLE_HEADER, row_cells
+    from prs_search.study.tables import TABLE_HEADER, row_cells
 
     return _cells_table(TABLE_HEADER, [row_cells(r) for r in rows], title)
 
 
 def _fourier_table(result: "StudyResult") -> Table:
-    from prs_search.analysis.tables import fourier_cells
+    from prs_search.study.tables import fourier_cells
 
     return _cells_table(*fourier_cells(result.fourier), result.fourier[0].profile.high_label())
 
 
 def _trend_table(result: "StudyResult") -> Table:
-    from prs_search.analysis.tables import trend_cells
+    from prs_search.study.tables import trend_cells
 
     title = "convolution time against high frequency (Spearman's rho over the schedules)"
     return _cells_table(*trend_cells(result.fourier), title)

@@ -182,7 +182,7 @@ def _print_summary(summary: "SearchSummary") -> None:
 
 
 def _validation_line(val_size: int | None, accuracy: float | None) -> str:
-    from prs_search.data.splits import standard_error
+    from prs_search.stats import standard_error
 
     if val_size is None:
         return "size not recorded (an older search)"

@@ -70,7 +70,7 @@ def train(
     as_json: Annotated[bool, typer.Option("--json", help="Print only the final result as one JSON object.")] = False,
 ) -> None:
     """Train one trial with a given schedule; report validation accuracy per epoch, then test accuracy."""
-    from prs_search.checkpoints import save_model
+    from prs_search.saved_model import save_model
     from prs_search.schedule import Schedule
     from prs_search.train import build_model
     from prs_search.train import train as run_trial

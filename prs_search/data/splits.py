@@ -6,7 +6,6 @@ test split stays untouched and is only used to report the final schedule's accur
 """
 
 import logging
-import math
 from dataclasses import dataclass
 
 import torch
@@ -15,7 +14,7 @@ from prs_search.data.datasets import ImageData, RawDataset
 from prs_search.data.subsets import stratified_split, stratified_subset
 from prs_search.errors import ConfigError
 
-__all__ = ["MIN_VAL_FRACTION", "MIN_VAL_IMAGES", "Splits", "make_splits", "standard_error", "validation_size"]
+__all__ = ["MIN_VAL_FRACTION", "MIN_VAL_IMAGES", "Splits", "make_splits", "validation_size"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,11 +29,6 @@ def validation_size(num_samples: int, val_fraction: float = 0.1) -> int:
     """Images held out for validation from a subset of `num_samples`: what is asked (`val_fraction`), but
     never fewer than min(MIN_VAL_IMAGES, MIN_VAL_FRACTION of the subset)."""
     return max(round(val_fraction * num_samples), min(MIN_VAL_IMAGES, round(MIN_VAL_FRACTION * num_samples)))
-
-
-def standard_error(accuracy: float, images: int) -> float:
-    """Standard error of an accuracy measured on `images` images (binomial): sqrt(p (1 - p) / n)."""
-    return math.sqrt(max(accuracy * (1.0 - accuracy), 0.0) / images) if images > 0 else math.nan
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,12 @@ from prs_search.search import cluster
 from prs_search.search.callbacks import SearchProgress, StoreCallback, SuggestionRecorder
 from prs_search.search.closing import close_running_trials, optuna_storage
 from prs_search.search.confirm import confirm, mark_study
-from prs_search.search.lease import DriverLease, StopReason, hold_lease
+from prs_search.search.driver_lease import DriverLease, StopReason, hold_lease
 from prs_search.search.outcome import METRIC, TIME_ATTR
 from prs_search.search.searcher import PRSOptunaSearch, Replay
 from prs_search.search.spaces import SearchSpace, load_space
-from prs_search.search.stored import load_run_model, load_trial_model
 from prs_search.search.trainable import run_trial
+from prs_search.search.trial_checkpoint import load_run_model, load_trial_model
 from prs_search.settings import get_settings
 from prs_search.store import BestScheduleRecord, ResultsStore, SearchRecord
 from prs_search.store.db import PATIENT_RETRIES

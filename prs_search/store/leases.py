@@ -1,10 +1,11 @@
-"""One driver per search, enforced in the database: the store's side of `prs_search.search.lease`.
+"""One driver per search, enforced in the database: the store's side of `prs_search.search.driver_lease`.
 
 A driver takes its search's row in `prs_driver_leases` before it runs anything and refreshes its
 heartbeat while it runs. A second driver (another `prs-search run --name X`, another API worker, an API
 restarted) finds the row and is refused, unless the holder is gone:
 
-- on the same machine (host name, boot id and pid namespace match) the holder's process is looked up:
+- on the same machine (host name, boot id and pid namespace match) the holder's process is looked up
+  (`prs_search.processes`):
   a process that no longer exists, is a zombie, or is another process that reuses the pid (start time
   differs) is gone; this is immediate, so `kill -9` then `--resume` works at once;
 - from another machine only the heartbeat can tell: older than the lease's time to live, it is gone.
@@ -17,12 +18,9 @@ A mixin of `ResultsStore` (its `_read` / `_write` transactions), as `confirmatio
 
 import logging
 import os
-import socket
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from functools import cache
-from pathlib import Path
 from typing import Annotated, TypeVar
 
 from pydantic import Field
@@ -30,55 +28,15 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from prs_search.errors import ConflictError, checked
-from prs_search.schemas import NAME_LENGTH, DriverOrigin, DriverRecord, SearchRecord, SearchStatus
-from prs_search.store import queries, versions
+from prs_search.processes import process_alive, process_started, this_machine
+from prs_search.schemas import DriverOrigin, DriverRecord, SearchRecord, SearchStatus
+from prs_search.store import dataset_versions, queries
 from prs_search.store.models import DriverLease, Search, utcnow
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 TimeToLive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
-
-
-@cache
-def this_machine() -> str:
-    """Where a pid means this process's pid: the host name, the kernel's boot id (two machines that share a
-    host name still differ) and the pid namespace (containers on one kernel that share the host's name,
-    as `--net=host` ones do, see other processes under the same pids)."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        namespace = os.readlink("/proc/self/ns/pid").removeprefix("pid:").strip("[]")
-    except OSError:  # not Linux: the host name alone
-        boot = namespace = ""
-    return f"{socket.gethostname()}/{boot}/{namespace}"[:NAME_LENGTH]
-
-
-def process_started(pid: int) -> int:
-    """When process `pid` started (clock ticks since boot, Linux `/proc`); 0 when that cannot be read."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0
-    # The command name (field 2) is in parentheses and may hold spaces: count fields after it.
-    fields = stat.rsplit(")", 1)[-1].split()
-    return int(fields[19]) if len(fields) > 19 else 0
-
-
-def process_alive(pid: int, started: int) -> bool:
-    """Whether the process `pid` that started at `started` (0: unknown) still runs on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, as another user
-        pass
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
-    except (OSError, IndexError):
-        return True
-    if state in ("Z", "X"):  # exited, not yet reaped by its parent
-        return False
-    return not started or process_started(pid) in (0, started)
 
 
 def holder_alive(row: DriverLease, now: datetime, ttl_s: float) -> bool:
@@ -117,7 +75,7 @@ def _mark_cancelled(session: Session, search: Search) -> None:
     search.status = SearchStatus.CANCELLED.value
     search.error = "cancelled on request"
     search.finished_at = search.updated_at = utcnow()
-    versions.bump(session, search.dataset)
+    dataset_versions.bump(session, search.dataset)
 
 
 class LeasesMixin:

@@ -49,7 +49,8 @@ from prs_search.schemas import (
     TrialStateField,
     as_id,
 )
-from prs_search.store import migrations, queries, versions
+from prs_search.store import dataset_versions as versions  # the call sites keep the short name
+from prs_search.store import migrations, queries
 from prs_search.store.confirmations import ConfirmationsMixin
 from prs_search.store.db import make_engine, run_transaction, safe_url, session_factory, writer
 from prs_search.store.leases import LeasesMixin
@@ -196,7 +197,7 @@ class ResultsStore(ConfirmationsMixin, LeasesMixin):
         return self._read(work)
 
     def dataset_version(self, *, dataset: str) -> int:
-        """The version of `dataset`'s answers (`prs_search.store.versions`): one primary-key read on a
+        """The version of `dataset`'s answers (`prs_search.store.dataset_versions`): one primary-key read on a
         connection kept for it, without the argument checks and retries of the other reads (the API asks it
         on every recommendation); an unreachable database -> `StoreError`."""
         return self._versions.read(dataset)

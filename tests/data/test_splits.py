@@ -1,12 +1,10 @@
 """make_splits: the validation split comes out of the asked-for subset, never out of the test split."""
 
-import math
-
 import pytest
 import torch
 
 from prs_search.data import ImageData, RawDataset, make_splits
-from prs_search.data.splits import standard_error, validation_size
+from prs_search.data.splits import validation_size
 from prs_search.errors import ConfigError
 
 
@@ -84,12 +82,6 @@ def test_validation_split_follows_the_rule(raw: RawDataset) -> None:
     for size in (70, 210, 700):
         splits = make_splits(raw, num_samples=size, seed=3)
         assert len(splits.val) == validation_size(size)
-
-
-def test_standard_error_of_an_accuracy() -> None:
-    assert standard_error(0.9, 100) == pytest.approx(0.03)
-    assert standard_error(1.0, 500) == 0.0
-    assert math.isnan(standard_error(0.5, 0))
 
 
 @pytest.mark.parametrize("kwargs", [{"num_samples": 3}, {"fraction": 0.0}, {"val_fraction": 1.0}])

@@ -13,7 +13,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from prs_search.search.stored import load_trial_state
+from prs_search.search.trial_checkpoint import load_trial_state
 from prs_search.store import ResultsStore
 
 pytestmark = pytest.mark.slow

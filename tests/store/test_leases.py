@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import update
 
 from prs_search.errors import ConflictError
+from prs_search.processes import this_machine
 from prs_search.store import ResultsStore, SearchRecord, db
 from prs_search.store.db import parse_url, safe_url
-from prs_search.store.leases import this_machine
 from prs_search.store.models import DriverLease, utcnow
 
 TTL = 60.0

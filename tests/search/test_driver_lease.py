@@ -1,4 +1,4 @@
-"""The driver side of the lease (`prs_search.search.lease`): what makes a running search stop, and how Ray
+"""The driver side of the lease (`prs_search.search.driver_lease`): what makes a running search stop, and how Ray
 Tune is told. Real store (SQLite), no Ray run: the stopper is asked as Tune's controller asks it."""
 
 import os
@@ -9,7 +9,7 @@ import pytest
 
 from prs_search.errors import ConflictError
 from prs_search.schemas import SearchJob
-from prs_search.search.lease import LeaseStopper, hold_lease
+from prs_search.search.driver_lease import LeaseStopper, hold_lease
 from prs_search.store import ResultsStore, SearchRecord
 
 

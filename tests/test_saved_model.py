@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from prs_search.checkpoints import load_model, save_model
 from prs_search.errors import ConfigError
 from prs_search.model import HybridViT, create_model
+from prs_search.saved_model import load_model, save_model
 
 ARGS = {"img_size": 16, "in_chans": 3, "num_classes": 5, "stem": "patch"}
 

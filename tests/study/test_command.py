@@ -6,12 +6,11 @@ import math
 from pathlib import Path
 
 import pytest
+from analysis.helpers import assert_png, run_main
 
-from prs_search.analysis.tables import CSV_COLUMNS, TABLE_HEADER
 from prs_search.data import load_dataset, make_splits
 from prs_search.store import ResultsStore
-
-from .helpers import assert_png, run_main
+from prs_search.study.tables import CSV_COLUMNS, TABLE_HEADER
 
 pytestmark = pytest.mark.slow
 

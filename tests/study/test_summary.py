@@ -10,21 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from prs_search.analysis.study import (
-    DataScaleRequest,
-    Protocol,
-    StudyResult,
-    StudySize,
-    epochs_for_budget,
-    parse_sizes,
-    reference_notes,
-    rescale,
-    summarize,
-)
-from prs_search.analysis.tables import CSV_COLUMNS, TABLE_HEADER, row_cells, study_markdown, write_csv
 from prs_search.errors import ConfigError
 from prs_search.schedule import Schedule
 from prs_search.store import StudyRunRecord
+from prs_search.study.driver import StudyResult, reference_notes
+from prs_search.study.protocol import DataScaleRequest, Protocol, StudySize, epochs_for_budget, parse_sizes, rescale
+from prs_search.study.summary import summarize
+from prs_search.study.tables import CSV_COLUMNS, TABLE_HEADER, row_cells, study_markdown, write_csv
 
 T2 = 4.302653  # t(0.975, 2): three seeds
 T1 = 12.706205  # t(0.975, 1): two seeds

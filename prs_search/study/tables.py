@@ -10,18 +10,12 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from prs_search.analysis.fourier_trend import SublayerTrend, trends
-from prs_search.analysis.study import (
-    REFERENCES,
-    DataScaleRequest,
-    Protocol,
-    StudyFourier,
-    StudyResult,
-    StudyRow,
-    canonical,
-)
 from prs_search.baseline import TRAIN_PROBE_IMAGES
 from prs_search.stats import Interval
+from prs_search.study.driver import StudyResult
+from prs_search.study.fourier_trend import StudyFourier, SublayerTrend, trends
+from prs_search.study.protocol import DataScaleRequest, Protocol
+from prs_search.study.summary import REFERENCES, StudyRow, canonical
 
 CSV_COLUMNS = (
     "dataset", "fraction", "num_samples", "schedule", "concrete_schedule",

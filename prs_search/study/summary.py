@@ -1,7 +1,7 @@
 """The data-scale study's summary: one row per (size, schedule) with 95% intervals over seeds and the
 paired differences against all-conv and prs; read back from stored runs for the report too.
 
-Split from `study.py` (which trains): this part is pure arithmetic over `StudyRunRecord`s.
+Pure arithmetic over `StudyRunRecord`s: `driver.py` trains the runs.
 """
 
 import statistics

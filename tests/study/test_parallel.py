@@ -8,16 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from analysis.helpers import assert_png, run_main
 from PIL import Image
 
-from prs_search.analysis.study import DataScaleRequest, run_data_scale, split_schedules
 from prs_search.baseline import NAME as CNN
 from prs_search.schedule import Schedule
 from prs_search.search import cluster
 from prs_search.settings import get_settings
 from prs_search.store import ResultsStore, StudyRunRecord
-
-from .helpers import assert_png, run_main
+from prs_search.study.driver import run_data_scale
+from prs_search.study.protocol import DataScaleRequest, split_schedules
 
 pytestmark = pytest.mark.slow
 
