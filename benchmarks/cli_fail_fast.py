@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/cli_fail_fast.py --repeats 3
 
-The tests (tests/search/test_cli_errors.py) check that bad input gives one line and exit code 2, and that a
+The tests (tests/cli/test_search_errors.py) check that bad input gives one line and exit code 2, and that a
 bad Ray address is refused before the data loads; timings belong here, as ratios to a baseline taken on
 the same machine at the same time: `prs-search run --help` (importing the CLI) and an unknown dataset
 (importing torch and the data registry). A bad Ray address should cost about as much as the baseline plus

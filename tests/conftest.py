@@ -1,5 +1,5 @@
-"""What every test folder shares: one torch thread, throw-away PostgreSQL databases, and Hypothesis's
-profiles.
+"""What every test folder shares: one torch thread, throw-away PostgreSQL databases, the results store
+and the app on it, and Hypothesis's profiles.
 
 The server: `PRS_TEST_POSTGRES_URL`, else postgres@127.0.0.1:5432/test. Databases `prs_test_<uuid>`
 are created through an AUTOCOMMIT admin connection and dropped afterwards. An unreachable server skips
@@ -11,15 +11,19 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
+from factories import LOCAL_BASE_URL, LOCAL_CLIENT, Rows, api_settings
+from fastapi.testclient import TestClient
 from hypothesis import settings
 from sqlalchemy import URL, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from prs_search.store import parse_url, safe_url
+from prs_search.store import ResultsStore, parse_url, safe_url
 from prs_search.store.db import describe
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -149,3 +153,81 @@ def _inside_a_write(url: str, search_id: int) -> Iterator[None]:
 def inside_a_write() -> Callable[[str, int], AbstractContextManager[None]]:
     """`with inside_a_write(url, search_id):` a live driver's long write, as the next driver meets it."""
     return _inside_a_write
+
+
+# -- the results store ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'prs.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def empty_url(backend: str, request: pytest.FixtureRequest, sqlite_url: str) -> str:
+    """The URL of an empty database on `backend` (PostgreSQL: `postgres_db`, reset)."""
+    if backend == "sqlite":
+        return sqlite_url
+    return str(request.getfixturevalue("postgres_db").reset())
+
+
+@pytest.fixture
+def store_url(sqlite_url: str) -> str:
+    """The database `store` opens: a SQLite file (tests/store/ overrides it with every backend)."""
+    return sqlite_url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[ResultsStore]:
+    results = ResultsStore(store_url)
+    try:
+        yield results
+    finally:
+        results.dispose()
+
+
+@pytest.fixture
+def rows(store: ResultsStore) -> Rows:
+    return Rows(store)
+
+
+# -- the API on that store --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The developer's PRS_* / RAY_ADDRESS variables must not leak into the settings under test."""
+    for name in list(os.environ):
+        if (name.startswith("PRS_") and not name.startswith("PRS_TEST_")) or name == "RAY_ADDRESS":
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def make_client(tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
+    """`make_client(url, **settings)`: a started TestClient for an app on that database, calling from loopback."""
+    from prs_search.api.main import create_app  # the app only where a test asks for it
+
+    clients: list[TestClient] = []
+
+    def make(url: str, **overrides: Any) -> TestClient:
+        # As a client on this machine: an API without a token answers loopback only.
+        app = create_app(api_settings(url, tmp_path / "home", **overrides))
+        client = TestClient(app, base_url=LOCAL_BASE_URL, client=LOCAL_CLIENT)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(sqlite_url: str, store: ResultsStore, make_client: Callable[..., TestClient]) -> TestClient:
+    """An app on the same SQLite database as `store` / `rows`."""
+    return make_client(sqlite_url)

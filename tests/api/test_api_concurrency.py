@@ -5,7 +5,7 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from api_factories import Rows
+from factories import Rows
 from fastapi.testclient import TestClient
 
 from prs_search.store import ResultsStore
@@ -17,13 +17,13 @@ MIN_READ_ROUNDS = 10
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 
 
-def test_reads_while_a_search_writes(backend_url: str, make_client: Callable[..., TestClient]) -> None:
-    driver = ResultsStore(backend_url)
+def test_reads_while_a_search_writes(empty_url: str, make_client: Callable[..., TestClient]) -> None:
+    driver = ResultsStore(empty_url)
     rows = Rows(driver)
     rows.finished("cifar100", 1000, [10, 8, 6, 4], 0.3)
     search = rows.search("cifar100", 4000, budget=TRIALS)
     driver.set_search_status(search_id=search.id, status="running")
-    client = make_client(backend_url, api_migrate=False)
+    client = make_client(empty_url, api_migrate=False)
     done = threading.Event()
     failures: list[str] = []
     reads: list[int] = []

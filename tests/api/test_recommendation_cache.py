@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from api_factories import Rows
+from factories import Rows
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
@@ -53,12 +53,12 @@ def test_a_cached_answer_costs_one_primary_key_read(client: TestClient, rows: Ro
     assert read.startswith("SELECT") and "prs_dataset_versions" in read
 
 
-def test_every_worker_sees_a_finished_search_at_once(backend_url: str, make_client: Callable[..., TestClient]) -> None:
+def test_every_worker_sees_a_finished_search_at_once(empty_url: str, make_client: Callable[..., TestClient]) -> None:
     """Two apps (two API workers: caches of their own) on one database, while a driver writes."""
-    driver = ResultsStore(backend_url)
+    driver = ResultsStore(empty_url)
     rows = Rows(driver)
     rows.finished("cifar100", 1000, [10, 8, 6, 4], 0.30)
-    workers = [make_client(backend_url, api_migrate=False) for _ in range(2)]
+    workers = [make_client(empty_url, api_migrate=False) for _ in range(2)]
     for worker in workers:
         for _ in range(2):  # cached after the first
             assert ask(worker, num_samples=1000)["schedule"] == [10, 8, 6, 4]

@@ -4,10 +4,10 @@ import re
 from collections.abc import Callable
 
 import pytest
-from api_factories import AUTH, Rows
+from factories import AUTH, Rows
 from fastapi.testclient import TestClient
-from prs_search.api.deps import get_store
 
+from prs_search.api.deps import get_store
 from prs_search.recommend import recommend
 from prs_search.store import ResultsStore
 

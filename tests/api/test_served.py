@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_factories import TOKEN
+from factories import TOKEN
 
 HUGE = 100 * 1024 * 1024  # announced, never sent
 

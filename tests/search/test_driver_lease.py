@@ -14,11 +14,6 @@ from prs_search.store import ResultsStore, SearchRecord
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> ResultsStore:
-    return ResultsStore(f"sqlite:///{tmp_path / 'prs.db'}")
-
-
-@pytest.fixture
 def search(store: ResultsStore) -> SearchRecord:
     return store.create_search(
         name="leased", dataset="digits", num_samples=100, fraction=None, space="monotone", space_config={}, budget=2,

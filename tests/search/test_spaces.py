@@ -249,7 +249,7 @@ BAD_INITIAL = {
 @pytest.mark.parametrize("case", list(BAD_INITIAL))
 def test_initial_schedule_that_does_not_fit_the_model_is_a_config_error(case: str, tmp_path: Path) -> None:
     """The one place a space meets the model's depth: its fixed `initial` schedules (checked by the
-    driver before Ray starts; see test_cli_errors for the CLI side)."""
+    driver before Ray starts; see tests/cli/test_search_errors.py for the CLI side)."""
     kind, initial, expected = BAD_INITIAL[case]
     path = tmp_path / "space.yaml"
     path.write_text(f"schedule: {kind}\ninitial: ['{initial}']\n")

@@ -1,9 +1,10 @@
-"""Fixtures for the results-store tests: every backend (SQLite file, PostgreSQL) behind one `store`.
+"""Fixtures for the results-store tests: every backend (SQLite file, PostgreSQL) behind the one `store` of
+tests/conftest.py, and factories of searches and trials.
 
 PostgreSQL: the session's `postgres_db` (tests/conftest.py); every test starts from an empty schema in it.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,28 +12,10 @@ import pytest
 from prs_search.store import ResultsStore, SearchRecord
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture
-def empty_url(backend: str, request: pytest.FixtureRequest, tmp_path: Any) -> str:
-    """The URL of an empty database on `backend`."""
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'prs.db'}"
-    database = request.getfixturevalue("postgres_db")
-    database.reset()
-    return database.url
-
-
-@pytest.fixture
-def store(empty_url: str) -> Iterator[ResultsStore]:
-    results = ResultsStore(empty_url)
-    try:
-        yield results
-    finally:
-        results.dispose()
+def store_url(empty_url: str) -> str:
+    """Every store test runs on every backend."""
+    return empty_url
 
 
 SEARCH_DEFAULTS: dict[str, Any] = {

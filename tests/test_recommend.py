@@ -3,7 +3,7 @@
 import math
 
 import pytest
-from api_factories import Rows
+from factories import Rows
 
 from prs_search.errors import ConfigError, NotFoundError
 from prs_search.recommend import recommend

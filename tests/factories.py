@@ -1,10 +1,9 @@
-"""Factories shared by the API tests: settings and store rows."""
+"""Factories shared by the API, CLI, store and recommendation tests: the API's settings and store rows."""
 
 from pathlib import Path
 from typing import Any
 
 from prs_search.api.settings import ApiSettings
-
 from prs_search.schemas import Confirmation
 from prs_search.store import BestScheduleRecord, ResultsStore, SearchRecord, TrialRecord
 

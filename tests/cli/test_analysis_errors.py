@@ -4,10 +4,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from analysis.helpers import run_main
 
 from prs_search.store import ResultsStore
-
-from .helpers import run_main
 
 # {tmp}: the test's folder (it holds notes.txt, which is no checkpoint); {db}: an empty SQLite database.
 STUDY = ["study", "data-scale", "--dataset", "digits", "--epochs", "1", "--out", "{tmp}", "--db", "{db}"]

@@ -1,14 +1,14 @@
 """What the API added to `ResultsStore`: list filters, and id lookups that never crash on odd keys."""
 
 import pytest
-from api_factories import Rows
+from factories import Rows
 
 from prs_search.errors import ConfigError
 from prs_search.store import ResultsStore
 
 
-def test_list_searches_filters_by_dataset_and_status(backend_url: str) -> None:
-    store = ResultsStore(backend_url)
+def test_list_searches_filters_by_dataset_and_status(empty_url: str) -> None:
+    store = ResultsStore(empty_url)
     rows = Rows(store)
     a = rows.search("cifar100", 1000)
     b = rows.search("digits", 1000)
@@ -28,8 +28,8 @@ def test_list_searches_filters_by_dataset_and_status(backend_url: str) -> None:
     store.dispose()
 
 
-def test_get_search_with_ids_out_of_range_or_odd_digits_is_none(backend_url: str) -> None:
-    store = ResultsStore(backend_url)
+def test_get_search_with_ids_out_of_range_or_odd_digits_is_none(empty_url: str) -> None:
+    store = ResultsStore(empty_url)
     search = Rows(store).search()
     assert store.get_search(name_or_id=f" {search.id} ") == search
     for key in ("²", "١", "99999999999999999999999", str(2**31), 2**31, 2**70, -1):

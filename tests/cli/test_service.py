@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import typer
-from api_factories import TOKEN, Rows
+from factories import TOKEN, Rows
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -17,6 +17,7 @@ from prs_search.cli.service import register
 from prs_search.errors import ConfigError, NotFoundError, PRSError, StoreError
 
 runner = CliRunner()
+pytestmark = pytest.mark.usefixtures("clean_environment")  # the commands read the API's settings
 
 
 @pytest.fixture

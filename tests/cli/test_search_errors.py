@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from search.helpers import CliResult, cli_env, run_cli
 
 from prs_search.store import ResultsStore
-
-from .helpers import CliResult, cli_env, run_cli
 
 TINY = ["--dataset", "digits", "--fraction", "0.3", "--epochs", "2", "--budget", "2", "--model", "tiny"]
 SPACES = {
