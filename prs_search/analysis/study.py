@@ -40,11 +40,11 @@ from prs_search.analysis.study_runs import RunOutcome, RunSpec, default_threads,
 from prs_search.analysis.summary import ALL_ATTENTION, ALL_CONV, REFERENCES, StudyRow, canonical, summarize
 from prs_search.data import DeviceLoader, Splits
 from prs_search.errors import ConfigError
-from prs_search.recipe import RECIPE, ConvVariant
+from prs_search.recipe import RECIPE, ConvVariant, TrainConfig
 from prs_search.recommend import recommended_schedule
 from prs_search.schedule import Schedule
 from prs_search.store import ResultsStore, StudyRunRecord
-from prs_search.train import TrainConfig, build_model
+from prs_search.train import build_model
 
 log = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ from ray.tune.search import ConcurrencyLimiter
 from prs_search.data import Splits, load_dataset, make_splits
 from prs_search.errors import ConfigError
 from prs_search.known import check_known
+from prs_search.recipe import TrainConfig
 from prs_search.schemas import Confirmation, SearchJob, SearchStatus, TrialState
 from prs_search.search import cluster
 from prs_search.search.callbacks import SearchProgress, StoreCallback, SuggestionRecorder
@@ -35,7 +36,7 @@ from prs_search.search.trainable import run_trial
 from prs_search.settings import get_settings
 from prs_search.store import BestScheduleRecord, ResultsStore, SearchRecord
 from prs_search.store.db import PATIENT_RETRIES
-from prs_search.train import TrainConfig, build_model, default_device, evaluate
+from prs_search.train import build_model, default_device, evaluate
 
 log = logging.getLogger(__name__)
 

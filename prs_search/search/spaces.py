@@ -19,9 +19,9 @@ from typing import Any, Literal, Protocol
 import yaml
 
 from prs_search.errors import ConfigError
+from prs_search.recipe import TrainConfig
 from prs_search.schedule import Schedule
 from prs_search.search_spaces import builtin_spaces
-from prs_search.train import TrainConfig
 
 ScheduleKind = Literal["free", "monotone", "linear"]
 _KINDS: tuple[str, ...] = ("free", "monotone", "linear")

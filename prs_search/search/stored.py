@@ -13,10 +13,10 @@ from ray import tune
 
 from prs_search.errors import ConfigError
 from prs_search.model import HybridViT, create_model
+from prs_search.recipe import TrainConfig
 from prs_search.schedule import Schedule
 from prs_search.search.trainable import STATE_FILE, read_state
 from prs_search.store import SearchRecord, TrialRecord
-from prs_search.train import TrainConfig
 
 
 def run_train_config(search: SearchRecord, params: dict[str, Any]) -> TrainConfig:

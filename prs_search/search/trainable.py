@@ -14,9 +14,10 @@ from ray import tune
 
 from prs_search.data import Splits
 from prs_search.errors import ConfigError
+from prs_search.recipe import TrainConfig
 from prs_search.schedule import Schedule
 from prs_search.search.outcome import TIME_ATTR
-from prs_search.train import EpochResult, TrainConfig, TrainResult, epoch_result, train
+from prs_search.train import EpochResult, TrainResult, epoch_result, train
 
 STATE_FILE = "trial_state.pt"
 NODE_ID = "node_id"  # the Ray node an epoch ran on, reported with its metrics
