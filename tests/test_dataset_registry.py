@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from prs_search.api.main import create_app
 from prs_search.api.settings import ApiSettings
+
 from prs_search.cli import main
 from prs_search.dataset_registry import IMAGEFOLDER_PREFIX, list_datasets
 
