@@ -15,9 +15,9 @@ the server, so a client cannot learn from them what exists outside the roots.
 import os
 from pathlib import Path
 
+from prs_search.dataset_registry import IMAGEFOLDER_PREFIX
 from prs_search.errors import ConfigError
 
-PREFIX = "imagefolder:"
 # root/train/class/image.png is 3 levels below the root; a little room for class folders in sub-folders.
 MAX_DEPTH = 5
 
@@ -25,25 +25,25 @@ MAX_DEPTH = 5
 def checked_dataset(dataset: str, roots: list[Path], max_entries: int) -> str:
     """`dataset` as the search should run it: unchanged unless it is an image folder, which must pass the
     checks of the module docstring and comes back as `imagefolder:RESOLVED`."""
-    if not dataset.startswith(PREFIX):
+    if not dataset.startswith(IMAGEFOLDER_PREFIX):
         return dataset
     if not roots:
         raise ConfigError(
             "image folders are turned off on this API (the operator lists the folders it may read in "
             "PRS_API_IMAGEFOLDER_ROOTS); use a built-in dataset, or run the search with the CLI"
         )
-    given = Path(dataset.removeprefix(PREFIX))
+    given = Path(dataset.removeprefix(IMAGEFOLDER_PREFIX))
     if not given.is_absolute():
-        raise ConfigError("imagefolder:PATH needs an absolute PATH inside one of the API's image-folder roots")
+        raise ConfigError(f"{IMAGEFOLDER_PREFIX}PATH needs an absolute PATH inside one of the API's image-folder roots")
     try:
         folder = given.resolve(strict=True)
     except (OSError, RuntimeError):  # missing, unreadable, or a link loop on the way
         folder = None
     inside = folder is not None and folder.is_dir() and any(_within(folder, root) for root in roots)
     if folder is None or not inside:
-        raise ConfigError("imagefolder:PATH is not a folder inside the API's image-folder roots")
+        raise ConfigError(f"{IMAGEFOLDER_PREFIX}PATH is not a folder inside the API's image-folder roots")
     _walk(folder, max_entries)
-    return f"{PREFIX}{folder}"
+    return f"{IMAGEFOLDER_PREFIX}{folder}"
 
 
 def _within(folder: Path, root: Path) -> bool:

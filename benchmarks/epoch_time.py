@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import torch
 
 from prs_search.data import DeviceLoader, Splits, load_dataset, make_splits, make_synthetic
+from prs_search.recipe import TrainConfig
 from prs_search.schedule import Schedule
-from prs_search.train import TrainConfig, autocast, build_model, compile_blocks, default_device, make_optimizer
+from prs_search.train import autocast, build_model, compile_blocks, default_device, make_optimizer
 
 VAL_FRACTION = 0.02  # a small validation split: the timed epochs train on nearly all the images
 MIX_EPOCHS = 10  # E of the timed PRS mixture (timed at epoch E/4)

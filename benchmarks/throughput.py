@@ -176,14 +176,14 @@ def variants(
     out: list[tuple[ConvVariant | None, str, nn.Module]] = []
     for conv in convs:
         for mode in MODES[conv]:
-            model = typing.cast(HybridViT, create_model(preset, conv=conv, **settings))
+            model = create_model(preset, conv=conv, **settings)
             attention_layers = {"conv": 0, "attention": model.depth}.get(mode, model.depth // 2)
             flags = [i >= model.depth - attention_layers for i in range(model.depth)]  # later layers switch first
             model.set_attention_layers(flags)
             if compile_models:
                 compile_blocks(model)
             out.append((conv, mode, model))
-    base = typing.cast(HybridViT, create_model(preset, **settings))  # uncompiled: the twins copy its shapes
+    base = create_model(preset, **settings)  # uncompiled: the twins copy its shapes
     conv2d, vit = conv2d_twin(base), timm_twin(base)
     if compile_models:
         compile_blocks(conv2d)

@@ -4,6 +4,7 @@ dataset and a model preset that exist; the driver and the API alike, one message
 
 import os
 
+from prs_search.dataset_registry import DATASET_INFO
 from prs_search.errors import ConfigError
 from prs_search.schemas import SearchRequest
 
@@ -13,7 +14,6 @@ def check_known(request: SearchRequest) -> None:
     have -> `ConfigError` (an image folder's size is known once it is read)."""
     # Imported here: the API imports this module, and torch only with its first search request.
     from prs_search.data import check_dataset_name
-    from prs_search.data.datasets import DATASET_INFO
     from prs_search.data.subsets import check_size
     from prs_search.model import model_doc
 

@@ -41,7 +41,6 @@ def load_model(path: Path, map_location: str | torch.device = "cpu") -> tuple[Hy
     if missing:
         raise ConfigError(f"{path} is not a prs-search model checkpoint (no {', '.join(missing)})")
     model = create_model(ckpt["model_name"], **ckpt["model_args"])
-    assert isinstance(model, HybridViT)
     model.set_attention_layers(ckpt["attention_layers"])
     model.load_state_dict(ckpt["state_dict"])
     return model.eval(), ckpt["meta"]

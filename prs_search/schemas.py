@@ -16,6 +16,7 @@ Nothing here imports torch or Ray: the API lists search spaces and validates req
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
@@ -34,6 +35,7 @@ from pydantic import (
     model_validator,
 )
 
+from prs_search.dataset_registry import IMAGEFOLDER_PREFIX, datasets_help, list_datasets
 from prs_search.errors import NOT_BLANK, Label
 from prs_search.recipe import RECIPE, ConvVariant
 
@@ -433,7 +435,11 @@ Searcher = Literal["tpe", "random"]
 MAX_CONFIRM_TOP = 20
 MAX_CONFIRM_SEEDS = 10
 
-DATASET_PATTERN = r"^(imagefolder:[^\x00-\x1f]{1,116}|[A-Za-z0-9][A-Za-z0-9_.\-]{0,127})$"
+# An image folder: the prefix and a path without control characters, within the column's length.
+DATASET_PATTERN = (
+    rf"^({re.escape(IMAGEFOLDER_PREFIX)}[^\x00-\x1f]{{1,{DATASET_LENGTH - len(IMAGEFOLDER_PREFIX)}}}"
+    rf"|[A-Za-z0-9][A-Za-z0-9_.\-]{{0,{DATASET_LENGTH - 1}}})$"
+)
 PRESET_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 
 
@@ -460,7 +466,8 @@ class SearchRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     dataset: Annotated[str, Field(pattern=DATASET_PATTERN, max_length=DATASET_LENGTH)] = Field(
-        description="digits, synthetic, cifar10, cifar100 or imagefolder:PATH (a folder on the server)."
+        description=f"{datasets_help()} (a folder on the server).",
+        examples=[*list_datasets(), f"{IMAGEFOLDER_PREFIX}/srv/images/flowers"],
     )
     budget: Trials = Field(description="Number of trials.")
     fraction: Annotated[Number, Field(gt=0.0, le=1.0)] | None = None

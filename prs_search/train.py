@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from prs_search.data import DeviceLoader, ImageData, Splits
-from prs_search.model import HybridViT, create_model
+from prs_search.model import HybridViT, model_for_shape
 from prs_search.model.hybrid_vit import POSITION_PARAMS
 from prs_search.recipe import TrainConfig
 from prs_search.schedule import Schedule
@@ -113,17 +113,7 @@ def default_device() -> torch.device:
 
 
 def build_model(config: TrainConfig, splits: Splits) -> HybridViT:
-    model = create_model(
-        config.model,
-        img_size=splits.img_size,
-        in_chans=splits.in_chans,
-        num_classes=splits.num_classes,
-        stem=config.stem,
-        **({"conv": config.conv} if config.conv else {}),
-        **config.model_overrides,
-    )
-    assert isinstance(model, HybridViT)
-    return model
+    return model_for_shape(config, img_size=splits.img_size, in_chans=splits.in_chans, num_classes=splits.num_classes)
 
 
 def compile_blocks(model: HybridViT) -> None:

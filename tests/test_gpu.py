@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from prs_search.data import make_splits, make_synthetic
+from prs_search.recipe import TrainConfig
 from prs_search.schedule import Schedule
-from prs_search.train import TrainConfig, train
+from prs_search.train import train
 
 pytestmark = [
     pytest.mark.gpu,

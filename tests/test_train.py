@@ -14,8 +14,9 @@ from prs_search import train as train_module
 from prs_search.data import ImageData, Splits, load_dataset, make_splits
 from prs_search.errors import ConfigError, ScheduleError
 from prs_search.model import HybridViT
+from prs_search.recipe import TrainConfig
 from prs_search.schedule import Schedule
-from prs_search.train import EpochResult, TrainConfig, build_model, train
+from prs_search.train import EpochResult, build_model, train
 
 CPU = torch.device("cpu")
 

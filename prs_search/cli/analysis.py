@@ -21,6 +21,7 @@ from prs_search.cli.options import (
     BatchSizeOpt,
     ConvOpt,
     DataDirOpt,
+    DatasetOpt,
     DbOpt,
     DownloadOpt,
     GpusPerTrialOpt,
@@ -127,7 +128,7 @@ def fourier(
 
 @study_app.command("data-scale")
 def data_scale(
-    dataset: Annotated[str, typer.Option(help="digits, mnist5k, synthetic, cifar10, cifar100 or imagefolder:PATH.")],
+    dataset: DatasetOpt,
     out: Annotated[
         Path, typer.Option(help="Folder for data_scale.csv, data_scale.md, data_scale.png and the Fourier files.")
     ],

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from prs_search.dataset_registry import datasets_help
 from prs_search.errors import ConfigError
 from prs_search.recipe import ConvVariant
 
@@ -20,10 +21,7 @@ DbOpt = Annotated[
 ]
 DataDirOpt = Annotated[Path | None, typer.Option(help="Dataset root (default: $PRS_DATA_DIR or ~/.prs-search/data).")]
 DownloadOpt = Annotated[bool, typer.Option(help="Download torchvision datasets that are missing (needs internet).")]
-DatasetOpt = Annotated[
-    str,
-    typer.Option(help="digits, mnist5k, synthetic, cifar10, cifar100 or imagefolder:PATH (`prs-search datasets`)."),
-]
+DatasetOpt = Annotated[str, typer.Option(help=f"{datasets_help()} (`prs-search datasets`).")]
 FractionOpt = Annotated[
     float | None, typer.Option(help="Dataset size as a fraction of the training split (stratified, seeded).")
 ]

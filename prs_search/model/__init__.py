@@ -3,7 +3,7 @@
 from prs_search.model import hybrid_vit as _presets  # noqa: F401  (registers the presets)
 from prs_search.model.hybrid_vit import Block, HybridViT
 from prs_search.model.mixer import CONV_VARIANTS, DenseMixer, ReparamMixer, ShiftMixer
-from prs_search.model.registry import create_model, list_models, model_doc
+from prs_search.model.registry import create_model, list_models, model_doc, model_for_shape
 
 __all__ = [
     "CONV_VARIANTS",
@@ -15,4 +15,5 @@ __all__ = [
     "create_model",
     "list_models",
     "model_doc",
+    "model_for_shape",
 ]

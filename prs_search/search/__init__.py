@@ -7,7 +7,21 @@ together: `spaces` (what a search may vary), `searcher` (Ray's OptunaSearch, tru
 trial's model rebuilt from its Ray checkpoint), `driver_lease` (the running driver's heartbeat), `cluster`.
 """
 
+from typing import TYPE_CHECKING
+
 from prs_search.schemas import SearchJob, SearchRequest
-from prs_search.search.driver import SearchProgress, SearchSummary, run_search
+
+if TYPE_CHECKING:
+    from prs_search.search.driver import SearchProgress, SearchSummary, run_search
 
 __all__ = ["SearchJob", "SearchProgress", "SearchRequest", "SearchSummary", "run_search"]
+_FROM_DRIVER = ("SearchProgress", "SearchSummary", "run_search")
+
+
+def __getattr__(name: str) -> object:
+    # The driver, and with it torch and Ray, loads on first use: reading a space (`spaces`) needs neither.
+    if name in _FROM_DRIVER:
+        from prs_search.search import driver
+
+        return getattr(driver, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

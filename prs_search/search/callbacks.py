@@ -12,6 +12,7 @@ from ray.tune.experiment import Trial
 from prs_search.schemas import TrialState
 from prs_search.search.outcome import trial_outcome
 from prs_search.search.trainable import NODE_ID
+from prs_search.search.trial_config import TrialConfig, trial_config
 from prs_search.store import ResultsStore
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class SearchProgress:
 
 def trial_key(trial: Trial) -> str:
     """Our key for a Ray trial: its Optuna trial number, stable when a resumed search continues it."""
-    return str(trial.config["optuna_number"])
+    return str(trial_config(trial.config)["optuna_number"])
 
 
 @dataclass(frozen=True)
@@ -50,12 +51,12 @@ class SuggestionRecorder:
     store: ResultsStore
     search_id: int
 
-    def __call__(self, ray_trial_id: str, config: dict[str, Any]) -> None:
+    def __call__(self, ray_trial_id: str, config: TrialConfig) -> None:
         key = str(config["optuna_number"])
         self.store.start_trial(
             search_id=self.search_id,
             trial_key=key,
-            schedule=config["schedule"],
+            schedule=tuple(config["schedule"]),
             params=config["train"],
             optuna_number=config["optuna_number"],
         )

@@ -21,8 +21,7 @@ the study's user attributes only (optuna-dashboard shows them), so TPE's observa
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import optuna
 from ray import tune
@@ -34,6 +33,8 @@ from prs_search.schedule import Schedule
 from prs_search.schemas import Confirmation, ConfirmationRunRecord, SearchJob, TrialRecord, TrialState
 from prs_search.search.outcome import METRIC
 from prs_search.search.trainable import run_trial
+from prs_search.search.trial_config import CandidateRole, ConfirmationConfig, ConfirmationRun, confirmation_config
+from prs_search.search.tuner import build_tuner
 from prs_search.stats import accuracy_interval, paired_difference
 from prs_search.store import ResultsStore, SearchRecord
 
@@ -48,7 +49,7 @@ class Candidate:
     """A schedule (with its hyper-parameters) to retrain: a finalist trial, or the PRS default."""
 
     key: str  # the finalist's trial key, or BASELINE_KEY
-    role: Literal["finalist", "baseline"]
+    role: CandidateRole
     schedule: tuple[int, ...]
     params: dict[str, Any]
     trial: TrialRecord | None  # the search trial it re-evaluates, finished at the search's seed
@@ -116,32 +117,26 @@ def _run(
     todo: list[tuple[Candidate, int]], stopper: tune.Stopper | None,
 ) -> None:  # fmt: skip
     configs = [
-        {"schedule": list(c.schedule), "train": {**c.params, "seed": seed}, "params": c.params, "candidate": c.key,
-         "role": c.role, "source_trial_id": c.trial.id if c.trial else None, "seed": seed}
+        ConfirmationRun(
+            schedule=list(c.schedule), train={**c.params, "seed": seed}, params=c.params, candidate=c.key,
+            role=c.role, source_trial_id=c.trial.id if c.trial else None, seed=seed,
+        )
         for c, seed in todo
     ]  # fmt: skip
-    trainable = tune.with_resources(
-        tune.with_parameters(confirmation_trial, splits=splits, base=base),
-        {"cpu": request.cpus_per_trial, "gpu": request.gpus_per_trial},
-    )
-    tuner = tune.Tuner(
-        trainable,
-        param_space={"run": tune.grid_search(configs)},
-        tune_config=tune.TuneConfig(
-            metric=METRIC, mode="max", max_concurrent_trials=request.max_concurrent, reuse_actors=True,
-            trial_dirname_creator=lambda t: f"confirm_{t.config['run']['candidate']}_s{t.config['run']['seed']}",
-        ),  # no scheduler: every run trains all its epochs
-        run_config=tune.RunConfig(
-            name=f"{search.name}-confirm-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S-%f')}",
-            storage_path=str(request.storage_path.resolve()), callbacks=[ConfirmCallback(store, search)],
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            failure_config=tune.FailureConfig(max_failures=request.max_failures), stop=stopper, verbose=0,
-        ),
+    tuner = build_tuner(  # no scheduler: every run trains all its epochs
+        confirmation_trial, request, splits, base, name=f"{search.name}-confirm",
+        callback=ConfirmCallback(store, search), trial_dirname=_run_dirname, stopper=stopper,
+        param_space={"run": tune.grid_search(configs)}, max_concurrent_trials=request.max_concurrent,
     )  # fmt: skip
     tuner.fit()
 
 
-def confirmation_trial(config: dict[str, Any], splits: Splits, base: dict[str, Any]) -> None:
+def _run_dirname(trial: RayTrial) -> str:
+    run = confirmation_config(trial.config)["run"]
+    return f"confirm_{run['candidate']}_s{run['seed']}"
+
+
+def confirmation_trial(config: ConfirmationConfig, splits: Splits, base: dict[str, Any]) -> None:
     """One re-evaluation run: the search's trainable on the grid point `config["run"]`."""
     run_trial(config["run"], splits, base)
 
@@ -159,13 +154,14 @@ class ConfirmCallback(Callback):
         self._store(trial, error=str(trial.get_error() or "the run failed").strip().splitlines()[-1])
 
     def _store(self, trial: RayTrial, error: str | None) -> None:
-        run, result = trial.config["run"], trial.last_result or {}
+        run, result = confirmation_config(trial.config)["run"], trial.last_result or {}
         epochs_run = int(result.get("epoch", -1)) + 1
         ok = error is None and result.get("status") == "completed" and epochs_run == self.search.epochs
         self.store.add_confirmation_run(
             search_id=self.search.id, candidate=run["candidate"], role=run["role"],
-            source_trial_id=run["source_trial_id"], schedule=run["schedule"], params=run["params"], seed=run["seed"],
-            reused=False, state="COMPLETE" if ok else "FAIL", val_acc=result.get(METRIC) if ok else None,
+            source_trial_id=run["source_trial_id"], schedule=tuple(run["schedule"]), params=run["params"],
+            seed=run["seed"], reused=False, state="COMPLETE" if ok else "FAIL",
+            val_acc=result.get(METRIC) if ok else None,
             epochs_run=max(epochs_run, 0), seconds=float(result.get("time_total_s", 0.0)),
             checkpoint_path=trial.checkpoint.path if trial.checkpoint else None,
             error=None if ok else (error or result.get("error") or "did not finish its epochs"),

@@ -15,27 +15,31 @@ from typing import Any
 
 import optuna
 from ray import tune
+from ray.tune.experiment import Trial as RayTrial
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 
 from prs_search.data import Splits, load_dataset, make_splits
 from prs_search.errors import ConfigError
 from prs_search.known import check_known
+from prs_search.recipe import TrainConfig
 from prs_search.schemas import Confirmation, SearchJob, SearchStatus, TrialState
 from prs_search.search import cluster
 from prs_search.search.callbacks import SearchProgress, StoreCallback, SuggestionRecorder
 from prs_search.search.closing import close_running_trials, optuna_storage
 from prs_search.search.confirm import confirm, mark_study
 from prs_search.search.driver_lease import DriverLease, StopReason, hold_lease
-from prs_search.search.outcome import METRIC, TIME_ATTR
+from prs_search.search.outcome import TIME_ATTR
 from prs_search.search.searcher import PRSOptunaSearch, Replay
 from prs_search.search.spaces import SearchSpace, load_space
 from prs_search.search.trainable import run_trial
 from prs_search.search.trial_checkpoint import load_run_model, load_trial_model
+from prs_search.search.trial_config import trial_config
+from prs_search.search.tuner import build_tuner
 from prs_search.settings import get_settings
 from prs_search.store import BestScheduleRecord, ResultsStore, SearchRecord
 from prs_search.store.db import PATIENT_RETRIES
-from prs_search.train import TrainConfig, build_model, default_device, evaluate
+from prs_search.train import build_model, default_device, evaluate
 
 log = logging.getLogger(__name__)
 
@@ -247,37 +251,18 @@ def _fit(
         if request.early_stopping
         else FIFOScheduler()  # every trial trains all its epochs (a baseline for the benchmarks)
     )  # fmt: skip
-    trainable = tune.with_resources(
-        tune.with_parameters(run_trial, splits=splits, base=base),
-        {"cpu": request.cpus_per_trial, "gpu": request.gpus_per_trial},
-    )
-    callback = StoreCallback(store, search.id, request.budget, request.epochs, on_progress)
-    tuner = tune.Tuner(
-        trainable,
-        tune_config=tune.TuneConfig(
-            metric=METRIC, mode="max", search_alg=search_alg, scheduler=scheduler,
-            num_samples=request.budget - done, trial_dirname_creator=_trial_dirname,
-            # A finished trial's worker process runs the next one: no process start-up per trial, and
-            # compiled kernels (--compile) are reused by every trial the worker runs.
-            reuse_actors=True,
-        ),
-        run_config=tune.RunConfig(
-            # A fresh experiment folder per driver run: resuming is ours (SQL + Optuna), not Ray's.
-            name=f"{search.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S-%f')}",
-            storage_path=str(request.storage_path.resolve()),
-            callbacks=[callback],
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            failure_config=tune.FailureConfig(max_failures=request.max_failures),
-            stop=stopper,
-            verbose=0,
-        ),
+    tuner = build_tuner(
+        run_trial, request, splits, base, name=search.name,
+        callback=StoreCallback(store, search.id, request.budget, request.epochs, on_progress),
+        trial_dirname=_trial_dirname, stopper=stopper, search_alg=search_alg, scheduler=scheduler,
+        num_samples=request.budget - done,
     )  # fmt: skip
     tuner.fit()
 
 
-def _trial_dirname(trial: Any) -> str:
+def _trial_dirname(trial: RayTrial) -> str:
     # Ray's default folder name spells out the whole config; ours names the Optuna trial it runs.
-    return f"trial_{trial.config['optuna_number']:04d}_{trial.trial_id}"
+    return f"trial_{trial_config(trial.config)['optuna_number']:04d}_{trial.trial_id}"
 
 
 @dataclass(frozen=True)

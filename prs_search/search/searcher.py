@@ -25,6 +25,7 @@ from ray.tune.search.optuna import OptunaSearch
 from prs_search.search import optuna_adapter
 from prs_search.search.outcome import METRIC, TIME_ATTR, trial_outcome
 from prs_search.search.spaces import SearchSpace
+from prs_search.search.trial_config import TrialConfig, trial_config
 from prs_search.store.db import PATIENT_RETRIES, retry_transient
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class PRSOptunaSearch(OptunaSearch):
         storage: optuna.storages.BaseStorage,
         study_name: str,
         seed: int,
-        on_suggest: Callable[[str, dict[str, Any]], None],
+        on_suggest: Callable[[str, TrialConfig], None],
         replay: list[Replay] | None = None,
         initial: list[dict[str, int]] | None = None,
         sampler: Literal["tpe", "random"] = "tpe",
@@ -84,22 +85,25 @@ class PRSOptunaSearch(OptunaSearch):
     def study(self) -> optuna.Study:
         return optuna_adapter.study(self)
 
+    # Ray's methods hand configs on as plain dicts, which a TrialConfig is at run time.
     def _define(self, trial: optuna.Trial) -> dict[str, Any]:
-        return {"optuna_number": trial.number, **self._prs_space.sample(trial, self._depth, self._epochs)}
+        drawn = self._prs_space.sample(trial, self._depth, self._epochs)
+        return dict(TrialConfig(optuna_number=trial.number, schedule=drawn["schedule"], train=drawn["train"]))
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        config: dict[str, Any] | None
+        config: TrialConfig | None
         if self._replay:
             config = self._attach(trial_id, self._replay.pop(0))
         elif _patient(lambda: len(self.study.get_trials(deepcopy=False, states=_ASKED))) >= self._budget:
             return Searcher.FINISHED  # type: ignore[return-value]  # Ray's sentinel, a str
         else:
             config = _patient(lambda: self._ask(trial_id))
-        if config is not None:
-            self._on_suggest(trial_id, config)
-        return config
+        if config is None:
+            return None
+        self._on_suggest(trial_id, config)
+        return dict(config)
 
-    def _ask(self, trial_id: str) -> dict[str, Any] | None:
+    def _ask(self, trial_id: str) -> TrialConfig | None:
         # Optuna's ask() commits the new trial before it reads it back: when the database went away in
         # between, the trial exists, RUNNING and known to no Ray trial. Adopt it instead of asking for
         # another, or the study would hold a trial that never runs and count it against the budget.
@@ -110,17 +114,16 @@ class PRSOptunaSearch(OptunaSearch):
         if orphan is not None and trial_id not in attached:
             log.info("adopting Optuna trial %d, asked before the database connection was lost", orphan.number)
             attached[trial_id] = optuna_adapter.attach(self.study, orphan)
-        config: dict[str, Any] | None = super().suggest(trial_id)
-        return config
+        config = super().suggest(trial_id)
+        return None if config is None else trial_config(config)
 
-    def _attach(self, trial_id: str, replay: Replay) -> dict[str, Any]:
+    def _attach(self, trial_id: str, replay: Replay) -> TrialConfig:
         frozen = _patient(lambda: self.study.get_trials(deepcopy=False))[replay.number]
         optuna_adapter.trials(self)[trial_id] = optuna_adapter.attach(self.study, frozen)
         log.info("continuing Optuna trial %d as Ray trial %s", replay.number, trial_id)
-        return {
-            "optuna_number": replay.number, "schedule": replay.schedule,
-            "train": replay.train, "resume_from": replay.checkpoint,
-        }  # fmt: skip
+        return TrialConfig(
+            optuna_number=replay.number, schedule=replay.schedule, train=replay.train, resume_from=replay.checkpoint
+        )
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         ot_trial = self._open_trial(trial_id)

@@ -19,9 +19,10 @@ from typing import Any, Literal, Protocol
 import yaml
 
 from prs_search.errors import ConfigError
+from prs_search.recipe import TrainConfig
 from prs_search.schedule import Schedule
+from prs_search.search.trial_config import TrainSpec
 from prs_search.search_spaces import builtin_spaces
-from prs_search.train import TrainConfig
 
 ScheduleKind = Literal["free", "monotone", "linear"]
 _KINDS: tuple[str, ...] = ("free", "monotone", "linear")
@@ -51,11 +52,11 @@ class SearchSpace:
     description: str = ""
     initial: tuple[str, ...] = ()
 
-    def sample(self, trial: Suggester, depth: int, epochs: int) -> dict[str, Any]:
+    def sample(self, trial: Suggester, depth: int, epochs: int) -> TrainSpec:
         """Draw one trial's schedule and searched hyper-parameters (no rejection)."""
         schedule = self._sample_schedule(trial, depth, epochs)
         params = {name: _suggest(trial, name, spec) for name, spec in self.search.items()}
-        return {"schedule": list(schedule.switch_epochs), "train": {**self.train, **params}}
+        return TrainSpec(schedule=list(schedule.switch_epochs), train={**self.train, **params})
 
     def _sample_schedule(self, trial: Suggester, depth: int, epochs: int) -> Schedule:
         if self.schedule == "linear":

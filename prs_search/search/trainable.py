@@ -14,9 +14,11 @@ from ray import tune
 
 from prs_search.data import Splits
 from prs_search.errors import ConfigError
+from prs_search.recipe import TrainConfig
 from prs_search.schedule import Schedule
 from prs_search.search.outcome import TIME_ATTR
-from prs_search.train import EpochResult, TrainConfig, TrainResult, epoch_result, train
+from prs_search.search.trial_config import TrainSpec
+from prs_search.train import EpochResult, TrainResult, epoch_result, train
 
 STATE_FILE = "trial_state.pt"
 NODE_ID = "node_id"  # the Ray node an epoch ran on, reported with its metrics
@@ -31,7 +33,7 @@ def epoch_metrics(e: EpochResult, status: str = "running") -> dict[str, Any]:
     return {**metrics, TIME_ATTR: e.epoch + 1, "status": status, NODE_ID: node}
 
 
-def run_trial(config: dict[str, Any], splits: Splits, base: dict[str, Any]) -> None:
+def run_trial(config: TrainSpec, splits: Splits, base: dict[str, Any]) -> None:
     """`config` comes from the searcher (schedule, searched hyper-parameters, a replay checkpoint);
     `base` holds what every trial of the search shares (model, stem, epochs, seed)."""
     train_config = TrainConfig(**{**base, **config["train"]})

@@ -12,11 +12,11 @@ from typing import Any
 from ray import tune
 
 from prs_search.errors import ConfigError
-from prs_search.model import HybridViT, create_model
+from prs_search.model import HybridViT, model_for_shape
+from prs_search.recipe import TrainConfig
 from prs_search.schedule import Schedule
 from prs_search.search.trainable import STATE_FILE, read_state
 from prs_search.store import SearchRecord, TrialRecord
-from prs_search.train import TrainConfig
 
 
 def run_train_config(search: SearchRecord, params: dict[str, Any]) -> TrainConfig:
@@ -51,11 +51,9 @@ def load_run_model(
     state = load_trial_state(checkpoint_path)
     config = run_train_config(search, params)
     shape = search.architecture
-    model = create_model(
-        config.model, img_size=shape["img_size"], in_chans=shape["in_chans"], num_classes=shape["num_classes"],
-        stem=config.stem, **({"conv": config.conv} if config.conv else {}), **config.model_overrides,
-    )  # fmt: skip
-    assert isinstance(model, HybridViT)
+    model = model_for_shape(
+        config, img_size=shape["img_size"], in_chans=shape["in_chans"], num_classes=shape["num_classes"]
+    )
     # The layers that had switched by the checkpointed epoch must be attention before the weights load.
     last_epoch = len(state["history"]) - 1
     model.set_attention_layers(Schedule.of(schedule, config.epochs).attention_at(last_epoch))

@@ -17,9 +17,8 @@ from prs_search.analysis.fourier import DEFAULT_READING, Reading
 from prs_search.analysis.sources import DataSpec
 from prs_search.data import DeviceLoader, Splits
 from prs_search.errors import ConfigError
-from prs_search.recipe import RECIPE, ConvVariant
+from prs_search.recipe import RECIPE, ConvVariant, TrainConfig
 from prs_search.schedule import Schedule
-from prs_search.train import TrainConfig
 
 DEFAULT_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
 MIN_GPUS, MAX_GPUS = 1e-4, 64  # Ray counts GPUs in steps of 1e-4; the search's own bound above

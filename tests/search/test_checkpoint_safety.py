@@ -10,10 +10,11 @@ import torch
 
 from prs_search.data import load_dataset, make_splits
 from prs_search.errors import ConfigError
+from prs_search.recipe import TrainConfig
 from prs_search.schedule import Schedule
 from prs_search.search.trainable import STATE_FILE, _load_state
 from prs_search.search.trial_checkpoint import load_trial_state
-from prs_search.train import TrainConfig, train
+from prs_search.train import train
 
 
 class Planted:

@@ -1,8 +1,11 @@
 """Search spaces without Ray: every schedule a space can produce is valid and has the space's shape,
 whatever the sampler (any value within the declared bounds, real TPE draws after it has learned), and
-a user's space file is checked with a clear ConfigError before anything runs."""
+a user's space file is checked with a clear ConfigError before anything runs; reading one (and the
+request schemas) loads neither torch nor Ray."""
 
 import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,14 @@ from prs_search.schedule import Schedule
 from prs_search.search.spaces import SearchSpace, list_spaces, load_space
 
 KINDS = ("free", "monotone", "linear")
+# Read in a fresh interpreter: this one has long imported torch.
+_HEAVY_IMPORTS = """
+import sys
+from prs_search.search.spaces import load_space
+import prs_search.schemas
+load_space("monotone")
+print(sorted(name for name in ("torch", "ray") if name in sys.modules))
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -265,3 +276,8 @@ def test_unknown_space_names_are_config_errors(tmp_path: Path) -> None:
         load_space("nope")
     with pytest.raises(ConfigError, match="does not exist"):
         load_space(str(tmp_path / "missing.yaml"))
+
+
+def test_reading_a_space_and_the_schemas_imports_neither_torch_nor_ray() -> None:
+    done = subprocess.run([sys.executable, "-c", _HEAVY_IMPORTS], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
