@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from prs_search.errors import ConflictError
-from prs_search.schemas import SearchRequest
+from prs_search.search_request import SearchRequest
 from prs_search.store.leases import this_machine
 
 from .errors import TooManySearchesError

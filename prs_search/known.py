@@ -5,7 +5,7 @@ dataset and a model preset that exist; the driver and the API alike, one message
 import os
 
 from prs_search.errors import ConfigError
-from prs_search.schemas import SearchRequest
+from prs_search.search_request import SearchRequest
 
 
 def check_known(request: SearchRequest) -> None:

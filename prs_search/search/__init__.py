@@ -6,7 +6,7 @@ together: `spaces` (what a search may vary), `searcher` (Ray's OptunaSearch, tru
 `optuna_adapter` for the private attributes it needs), `trainable`, `callbacks`, `stored`, `cluster`.
 """
 
-from prs_search.schemas import SearchJob, SearchRequest
 from prs_search.search.driver import SearchProgress, SearchSummary, run_search
+from prs_search.search_request import SearchJob, SearchRequest
 
 __all__ = ["SearchJob", "SearchProgress", "SearchRequest", "SearchSummary", "run_search"]
