@@ -34,7 +34,7 @@ from pathlib import Path
 
 from prs_search.errors import ConflictError
 from prs_search.processes import this_machine
-from prs_search.schemas import SearchRequest
+from prs_search.search_request import SearchRequest
 
 from .errors import TooManySearchesError
 from .settings import Runner

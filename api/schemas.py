@@ -18,17 +18,13 @@ from prs_search.schemas import (
     EpochPublic,
     SearchDetail,
     SearchPublic,
-    SearchRequest,
     TrialPublic,
 )
+from prs_search.search_request import SearchRequest
 from prs_search.search_spaces import builtin_spaces
 
 # The built-in search spaces, listed when this module is imported (no torch import: only file names).
 SpaceName = Enum("SpaceName", {name: name for name in builtin_spaces()}, type=str)  # type: ignore[misc]
-# A safe file name (the launcher writes NAME.log) that is not all digits (ids are): a letter first, or
-# digits and then some other character. Without look-ahead, which JSON Schema's users do not all support.
-NAME_PATTERN = r"^([A-Za-z][A-Za-z0-9_.\-]*|[0-9]+[A-Za-z_.\-][A-Za-z0-9_.\-]*)$"
-NAME_MAX_LENGTH = 200
 # Free text in a query or path (a dataset to look up, a search id or name): no control characters and
 # not blank, which the store refuses (a schema that admitted it would promise an answer it cannot give).
 TEXT_PATTERN = r"^[^\x00-\x1f]*[^\s\x00-\x1f][^\x00-\x1f]*$"
@@ -252,18 +248,15 @@ class SearchCreate(SearchRequest):
         },
     )  # fmt: skip
 
-    # Over HTTP: only the built-in spaces (no paths on the server), and names that are safe file names
-    # (the launcher writes NAME.log).
+    # Over HTTP: only the built-in spaces (no paths on the server).
     space: SpaceName = Field(  # type: ignore[assignment]
         default=SpaceName("monotone"),
         description="A built-in search space (custom YAML files: add them to the built-in folder, or use the CLI).",
     )
-    name: str | None = Field(
-        default=None,
-        pattern=NAME_PATTERN,
-        max_length=NAME_MAX_LENGTH,
-        description="Default: DATASET-SIZE-SPACE-TIMESTAMP-RANDOM. Not all digits: those are ids.",
-    )
+
+    def as_request(self) -> SearchRequest:
+        """The plain request (the space as its name), as the launcher hands it to `prs-search run-request`."""
+        return SearchRequest.model_validate(self.model_dump(mode="json"))
 
 
 class SearchLaunchOut(BaseModel):

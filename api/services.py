@@ -2,9 +2,6 @@
 
 import logging
 import os
-import re
-import secrets
-from datetime import UTC, datetime
 from typing import Literal
 
 from starlette.concurrency import run_in_threadpool
@@ -13,6 +10,7 @@ import prs_search
 from prs_search.errors import ConfigError, ConflictError, NotFoundError, StoreError
 from prs_search.known import check_fits_here, check_known
 from prs_search.recommend import recommend
+from prs_search.search_request import default_search_name
 from prs_search.store import ResultsStore, SearchRecord, SearchStatus, TrialState
 
 from .cache import RecommendationCache
@@ -130,7 +128,8 @@ def start_search(store: ResultsStore, launcher: Launcher, settings: ApiSettings,
     check_known(body)  # what the child would refuse at once, refused here instead of after a 202
     if not (launcher.ray_address or os.environ.get("RAY_ADDRESS")):
         check_fits_here(body)  # the child's local Ray instance is this machine
-    name = body.name or default_name(body)
+    request = body.as_request().model_copy(update={"dataset": dataset})
+    name = request.name or default_search_name(request)
     if store.get_search(name_or_id=name) is not None:
         raise ConflictError(f"a search named {name!r} exists; choose another name (or resume it with the CLI)")
     ttl_s = settings.driver_lease_ttl_s
@@ -138,7 +137,6 @@ def start_search(store: ResultsStore, launcher: Launcher, settings: ApiSettings,
     def elsewhere() -> set[tuple[str, int]]:
         return {(d.host, d.pid) for d in store.live_drivers(ttl_s=ttl_s, origin="api")}
 
-    request = body.model_copy(update={"dataset": dataset})
     launch = launcher.launch(name, request, limit=settings.api_max_searches, elsewhere=elsewhere)
     return SearchLaunchOut(
         name=name, state="accepted" if launch.process is None else "starting", runner=launch.runner,
@@ -189,15 +187,6 @@ async def recommendation(
         body = RecommendationOut.model_validate(answer).model_dump_json().encode()
         cache.put(dataset, version, key, body)
     return body
-
-
-def default_name(body: SearchCreate) -> str:
-    """DATASET-SIZE-SPACE-TIMESTAMP-RANDOM, e.g. `cifar100-f0.1-monotone-20250101-120000-1a2b3c`."""
-    dataset = re.sub(r"[^A-Za-z0-9_.\-]+", "_", body.dataset)[-60:].strip("_.-") or "dataset"
-    size = f"{body.num_samples}" if body.num_samples else f"f{body.fraction}" if body.fraction else "all"
-    space = body.space.value
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return f"{dataset}-{size}-{space}-{stamp}-{secrets.token_hex(3)}"
 
 
 def _counts(store: ResultsStore, search_id: int) -> TrialCountsOut:

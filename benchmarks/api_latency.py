@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from prs_search.schemas import NewSearch
 from prs_search.store import ResultsStore
 
 ROUTES = ("/bench/trivial", "/bench/trivial-async", "/v1/recommendation")
@@ -53,11 +54,11 @@ def fill(store: ResultsStore, datasets: int, trials: int, seed: int = 0) -> int:
         dataset = f"bench{d}"
         for size in SIZES:
             name = f"{dataset}-{size}"
-            search = store.create_search(
+            search = store.create_search(NewSearch(
                 name=name, dataset=dataset, num_samples=size, fraction=size / 50000, space="monotone",
                 space_config={"schedule": "monotone"}, budget=trials, epochs=EPOCHS, model="tiny",
                 model_config={"preset": "tiny", "depth": DEPTH}, stem="conv", seed=0, study_name=f"prs-{name}",
-            )  # fmt: skip
+            ))  # fmt: skip
             store.set_search_status(search_id=search.id, status="running")
             for t in range(trials):
                 schedule = sorted((rng.randint(0, EPOCHS) for _ in range(DEPTH)), reverse=True)

@@ -260,7 +260,7 @@ def epoch_time_section(rec: Recorder, sizes: Sizes) -> None:
     from epoch_time import MIX_EPOCHS, cifar_sized_splits, full_trial_seconds, time_modes
 
     from prs_search.recipe import TrainConfig
-    from prs_search.schemas import SearchRequest
+    from prs_search.search_request import SearchRequest
     from prs_search.search_spaces import builtin_spaces
     from prs_search.train import default_device
 
@@ -331,7 +331,7 @@ def asha_expected_epochs(max_t: int, grace: int, reduction_factor: int) -> float
 
 
 def extrapolation_section(rec: Recorder, sizes: Sizes) -> None:
-    from prs_search.schemas import SearchRequest
+    from prs_search.search_request import SearchRequest
 
     work = rec.path.parent
     runs = read_json(work / "epoch_time.json").get("runs", [])

@@ -22,8 +22,8 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from prs_search.schemas import SearchJob
 from prs_search.search import cluster, run_search
+from prs_search.search_request import SearchJob
 from prs_search.store import ResultsStore
 
 METHODS = {  # label: (sampler, early stopping)
@@ -47,7 +47,7 @@ def search_once(method: str, seed: int, args: argparse.Namespace, folder: Path) 
     sampler, early = METHODS[method]
     job = SearchJob(
         dataset=args.dataset, fraction=args.fraction, budget=args.budget, epochs=args.epochs, space=args.space,
-        model="tiny", seed=seed, searcher=sampler, early_stopping=early, confirm_top=0, cpus_per_trial=1.0,
+        model="tiny", seed=seed, sampler=sampler, early_stopping=early, confirm_top=0, cpus_per_trial=1.0,
         max_concurrent=args.concurrent, name=f"{sampler}-{'asha' if early else 'fifo'}-{seed}",
         database_url=f"sqlite:///{folder / 'prs.db'}", storage_path=folder / "ray", data_dir=folder / "data",
     )  # fmt: skip

@@ -6,7 +6,7 @@ import os
 
 from prs_search.dataset_registry import DATASET_INFO
 from prs_search.errors import ConfigError
-from prs_search.schemas import SearchRequest
+from prs_search.search_request import SearchRequest
 
 
 def check_known(request: SearchRequest) -> None:

@@ -16,12 +16,10 @@ Nothing here imports torch or Ray: the API lists search spaces and validates req
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import pydantic_core
 from pydantic import (
@@ -30,14 +28,11 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    Strict,
     StringConstraints,
-    model_validator,
 )
 
-from prs_search.dataset_registry import IMAGEFOLDER_PREFIX, datasets_help, list_datasets
 from prs_search.errors import NOT_BLANK, Label
-from prs_search.recipe import RECIPE, ConvVariant
+from prs_search.recipe import ConvVariant
 
 # -- limits shared with the SQL columns -------------------------------------------------------------
 
@@ -184,10 +179,9 @@ class Record(BaseModel):
     )
 
 
-class SearchPublic(Record):
-    """One search, as lists show it: what was searched (dataset, size, space, budget, model) and how it went."""
+class _SearchAsked(Record):
+    """What a search is of: the data, the space and budget, the model, the seed, its Optuna study."""
 
-    id: int
     name: Name
     dataset: DatasetName
     num_samples: Count
@@ -198,36 +192,58 @@ class SearchPublic(Record):
     model: ShortText
     stem: StemName
     seed: NonNegative
-    status: SearchStatusField
     study_name: Name = Field(description="The Optuna study (same database; open it in optuna-dashboard).")
+    val_size: Count | None = Field(
+        default=None, description="Validation images the search tuned on (older searches: not recorded)."
+    )
+
+
+class _SearchSettings(Record):
+    """How a search runs (None: recorded before the field existed)."""
+
+    space_config: JsonObject
+    sampler: ShortText | None = Field(default=None, description="Optuna's sampler (older searches: tpe).")
+    early_stopping: bool | None = None
+    confirm_top: NonNegative | None = None
+    confirm_seeds: NonNegative | None = None
+    # `model_config` is pydantic's own name: the field is `architecture`, spelled `model_config` outside.
+    architecture: JsonObject = Field(alias="model_config", description="The model's settings (depth, dim, ...).")
+    ray_address: Name | None = None
+
+
+class NewSearch(_SearchAsked, _SearchSettings):
+    """A search as its driver resolved it from a `SearchRequest`: what `ResultsStore.create_search` takes,
+    whole. A request field that a search keeps is a field here of the same name (see docs/DESIGN.md)."""
+
+    # What a continued search must have been asked with again (the rest may change between runs).
+    SAME_ON_RESUME: ClassVar[tuple[str, ...]] = (
+        "dataset", "num_samples", "budget", "epochs", "model", "stem", "seed", "space", "sampler", "early_stopping",
+    )  # fmt: skip
+
+    # A new name may not read as an id; an older database may hold one that does (the id wins on lookup).
+    name: SearchName
+    storage_path: str | None = None  # the Ray results folder: the server's business, not the API's
+
+
+class SearchPublic(_SearchAsked):
+    """One search, as lists show it: what was searched (dataset, size, space, budget, model) and how it went."""
+
+    id: int
+    status: SearchStatusField
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
     test_acc: Finite | None
     test_trial_id: int | None
     error: str | None
-    val_size: Count | None = Field(
-        default=None, description="Validation images the search tuned on (older searches: not recorded)."
-    )
 
 
-class SearchDetail(SearchPublic):
+class SearchDetail(SearchPublic, _SearchSettings):
     """One search with the settings it ran with."""
 
-    space_config: JsonObject
-    searcher: ShortText | None = None  # older searches: not recorded (they used tpe)
-    early_stopping: bool | None = None
-    confirm_top: NonNegative | None = None
-    confirm_seeds: NonNegative | None = None
-    # `model_config` is pydantic's own name: the field is `architecture`, spelled `model_config` outside.
-    architecture: JsonObject = Field(alias="model_config", description="The model's settings (depth, dim, ...).")
-    ray_address: Name | None
 
-
-class SearchRecord(SearchDetail):
-    """Everything the store keeps about a search (the Ray results folder is the server's business)."""
-
-    storage_path: str | None
+class SearchRecord(SearchDetail, NewSearch):
+    """Everything the store keeps about a search: the new search, stored, and how it went."""
 
 
 class TrialPublic(Record):
@@ -427,97 +443,3 @@ class DriverRecord(DriverPublic):
     search_id: int
     holder: ShortText = Field(description="A random id of the holding driver run.")
     started: int = Field(description="The holder process's start time (clock ticks since boot; 0: unknown).")
-
-
-# -- the search request -----------------------------------------------------------------------------
-
-Searcher = Literal["tpe", "random"]
-MAX_CONFIRM_TOP = 20
-MAX_CONFIRM_SEEDS = 10
-
-# An image folder: the prefix and a path without control characters, within the column's length.
-DATASET_PATTERN = (
-    rf"^({re.escape(IMAGEFOLDER_PREFIX)}[^\x00-\x1f]{{1,{DATASET_LENGTH - len(IMAGEFOLDER_PREFIX)}}}"
-    rf"|[A-Za-z0-9][A-Za-z0-9_.\-]{{0,{DATASET_LENGTH - 1}}})$"
-)
-PRESET_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
-
-
-def _whole_number(value: object) -> object:
-    """JSON Schema's integers include 3.0; otherwise strict (no true, no "3")."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-# The request's numbers are strict: true is not 1 and "3" is not 3 (only 3.0 is, see _whole_number). The
-# validator comes last, so the bounds stay plain `minimum` / `maximum` in the JSON schema.
-_WHOLE = BeforeValidator(_whole_number)
-Trials = Annotated[int, Strict(), Field(ge=1, le=100_000), _WHOLE]
-Epochs = Annotated[int, Strict(), Field(ge=1, le=10_000), _WHOLE]
-Size = Annotated[int, Strict(), Field(ge=1, le=MAX_INT32), _WHOLE]
-Seed = Annotated[int, Strict(), Field(ge=0, le=MAX_INT32), _WHOLE]
-Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
-
-
-class SearchRequest(BaseModel):
-    """A search to run: `prs-search run`'s options, the body of `POST /v1/searches`, and what the API's
-    launcher hands the process it starts. Give at most one of `fraction` and `num_samples` (neither: the
-    whole training split); the name is generated unless given."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    dataset: Annotated[str, Field(pattern=DATASET_PATTERN, max_length=DATASET_LENGTH)] = Field(
-        description=f"{datasets_help()} (a folder on the server).",
-        examples=[*list_datasets(), f"{IMAGEFOLDER_PREFIX}/srv/images/flowers"],
-    )
-    budget: Trials = Field(description="Number of trials.")
-    fraction: Annotated[Number, Field(gt=0.0, le=1.0)] | None = None
-    num_samples: Size | None = None
-    # A path may be long: only the space's name (the file's stem) is stored.
-    space: Annotated[str, StringConstraints(pattern=NOT_BLANK)] = Field(
-        default="monotone", description="A search space: a built-in name, or a PATH.yaml."
-    )
-    epochs: Epochs = 10
-    model: Annotated[str, Field(pattern=PRESET_PATTERN)] = RECIPE.model
-    stem: Literal["conv", "patch"] = "conv"
-    conv: ConvVariant | None = Field(
-        default=None,
-        description="The mixers' convolution: shift (dim/9 channels per tap) or dense; default: the preset's.",
-    )
-    gpus_per_trial: Annotated[Number, Field(ge=0.0, le=64.0)] = 0.0
-    cpus_per_trial: Annotated[Number, Field(gt=0.0, le=1024.0)] = 1.0
-    max_concurrent: Trials | None = None
-    grace_period: Epochs | None = None
-    reduction_factor: Annotated[int, Strict(), Field(ge=2, le=100), _WHOLE] = 3
-    seed: Seed = 0
-    compile: Annotated[bool, Strict()] = Field(default=False, description="torch.compile each block (pays on GPUs).")
-    name: SearchName | None = Field(default=None, description="Default: DATASET-SIZE-SPACE-TIMESTAMP-RANDOM.")
-    searcher: Searcher = Field(default="tpe", description="Optuna's sampler: tpe, or random (a baseline).")
-    early_stopping: Annotated[bool, Strict()] = Field(default=True, description="ASHA stops trials early.")
-    confirm_top: Annotated[int, Strict(), Field(ge=0, le=MAX_CONFIRM_TOP), _WHOLE] = Field(
-        default=3, description="Finalists (the best complete trials) retrained with more seeds; 0: none."
-    )
-    confirm_seeds: Annotated[int, Strict(), Field(ge=0, le=MAX_CONFIRM_SEEDS), _WHOLE] = Field(
-        default=2, description="Extra seeds each finalist and the PRS default are retrained with; 0: none."
-    )
-
-    @model_validator(mode="after")
-    def _one_size(self) -> "SearchRequest":
-        if self.fraction is not None and self.num_samples is not None:
-            raise ValueError("give either fraction or num_samples, not both")
-        return self
-
-
-class SearchJob(SearchRequest):
-    """A `SearchRequest` and where it runs: the results database, the folders, the Ray cluster."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    database_url: str
-    storage_path: Path  # Ray Tune's results (checkpoints)
-    data_dir: Path
-    ray_address: str | None = None
-    resume: bool = False
-    download: bool = False
-    max_failures: int = 2
-    origin: DriverOrigin = "cli"  # who started the driver: the API counts its own against PRS_API_MAX_SEARCHES
-    parent_pid: int | None = None  # a driver the API started ends when this process (the API) is gone

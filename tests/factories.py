@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import Any
 
 from prs_search.api.settings import ApiSettings
-from prs_search.schemas import Confirmation
+from prs_search.schemas import Confirmation, NewSearch
 from prs_search.store import BestScheduleRecord, ResultsStore, SearchRecord, TrialRecord
 
 TOKEN = "test-token-0123456789abcdef"
@@ -41,11 +41,11 @@ class Rows:
     ) -> SearchRecord:
         self._count += 1
         name = name or f"{dataset}-{num_samples}-{self._count}"
-        return self.store.create_search(
+        return self.store.create_search(NewSearch(
             name=name, dataset=dataset, num_samples=num_samples, fraction=fraction, space="monotone",
             space_config={"name": "monotone"}, budget=budget, epochs=epochs, model=model,
             model_config={"preset": model, "depth": depth}, stem=stem, seed=0, study_name=f"prs-{name}",
-        )  # fmt: skip
+        ))  # fmt: skip
 
     def trial(
         self, search: SearchRecord, schedule: list[int], accs: list[float], *, state: str = "COMPLETE"

@@ -4,6 +4,7 @@
 such a request handed over as JSON, which is how `POST /v1/searches` starts a search.
 """
 
+import inspect
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,28 +14,19 @@ from rich.progress import TextColumn
 from rich.table import Table
 
 from prs_search.cli.options import (
-    CompileOpt,
-    ConvOpt,
     DataDirOpt,
-    DatasetOpt,
     DbOpt,
     DownloadOpt,
-    FractionOpt,
-    GpusPerTrialOpt,
-    ModelOpt,
-    NumSamplesOpt,
     RayAddressOpt,
-    SeedOpt,
-    StemOpt,
     console,
-    one_size,
     resolve_data_dir,
     resolve_database_url,
 )
 from prs_search.cli.progress import LiveBar
+from prs_search.cli.request_options import with_request_options
 from prs_search.errors import ConfigError, describe_errors
-from prs_search.recipe import RECIPE
-from prs_search.schemas import SearchRequest, SearchStatus
+from prs_search.schemas import SearchStatus
+from prs_search.search_request import SearchRequest
 
 if TYPE_CHECKING:  # Ray and torch are imported lazily so `--help` stays fast
     from prs_search.schemas import BestScheduleRecord, ConfirmationRunRecord, SearchRecord
@@ -53,55 +45,29 @@ def register(app: typer.Typer) -> None:
     app.command("trials")(trials)
 
 
-def run(
-    dataset: DatasetOpt,
-    budget: Annotated[int, typer.Option(min=1, help="Number of trials to run (each one schedule trained once).")],
-    fraction: FractionOpt = None,
-    num_samples: NumSamplesOpt = None,
-    space: Annotated[str, typer.Option(help="Search space: free, monotone, linear, or a PATH.yaml.")] = "monotone",
-    epochs: Annotated[int, typer.Option(min=1, help="Total training epochs E of every trial.")] = 10,
-    model: ModelOpt = RECIPE.model,
-    stem: StemOpt = "conv",
-    conv: ConvOpt = None,
-    gpus_per_trial: GpusPerTrialOpt = 0.0,
-    cpus_per_trial: Annotated[float, typer.Option(help="CPUs per trial.")] = 1.0,
-    max_concurrent: Annotated[int | None, typer.Option(help="At most this many trials at once.")] = None,
-    grace_period: Annotated[
-        int | None, typer.Option(help="ASHA: epochs before a trial can be stopped (default E/4).")
-    ] = None,
-    reduction_factor: Annotated[int, typer.Option(help="ASHA: keep 1/this of the trials at each rung.")] = 3,
-    seed: SeedOpt = 0,
-    name: Annotated[str | None, typer.Option(help="Search name; an existing name resumes that search.")] = None,
-    db: DbOpt = None,
-    ray_address: RayAddressOpt = None,
-    resume: Annotated[bool, typer.Option(help="Continue an interrupted search (--name, or the latest one).")] = False,
-    data_dir: DataDirOpt = None,
-    download: DownloadOpt = False,
-    compile_model: CompileOpt = False,
-    searcher: Annotated[str, typer.Option(help="Optuna's sampler: tpe, or random (a baseline).")] = "tpe",
-    early_stopping: Annotated[
-        bool, typer.Option(help="ASHA stops unpromising trials early (--no-early-stopping: every trial runs E).")
-    ] = True,
-    confirm_top: Annotated[
-        int, typer.Option(min=0, help="After the budget: retrain the best K complete trials with more seeds (0: off).")
-    ] = 3,
-    confirm_seeds: Annotated[
-        int, typer.Option(min=0, help="Extra seeds for each finalist and the PRS default (0: off).")
-    ] = 2,
-) -> None:
+def run(**options: Any) -> None:
     """Search per-layer switch epochs with Ray Tune trials suggested by Optuna, recorded in SQL.
 
     After the budget, the best --confirm-top trials and the PRS default are retrained with --confirm-seeds
     more seeds; the schedule with the best mean validation accuracy is recommended, with its interval."""
-    one_size(fraction, num_samples)
-    request = _request(
-        dataset=dataset, budget=budget, fraction=fraction, num_samples=num_samples, space=space, epochs=epochs,
-        model=model, stem=stem, conv=conv, gpus_per_trial=gpus_per_trial, cpus_per_trial=cpus_per_trial,
-        max_concurrent=max_concurrent, grace_period=grace_period, reduction_factor=reduction_factor, seed=seed,
-        name=name, compile=compile_model, searcher=searcher, early_stopping=early_stopping, confirm_top=confirm_top,
-        confirm_seeds=confirm_seeds,
-    )  # fmt: skip
-    _search(request, db=db, ray_address=ray_address, resume=resume, data_dir=data_dir, download=download)
+    where = {p.name: options.pop(p.name) for p in _WHERE}
+    _search(_request(**options), **where)
+
+
+def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+ResumeOpt = Annotated[bool, typer.Option(help="Continue an interrupted search (--name, or the latest one).")]
+# Where the search runs, not what it searches: `run`'s options after the request's own.
+_WHERE = [
+    _option("db", DbOpt, None),
+    _option("ray_address", RayAddressOpt, None),
+    _option("resume", ResumeOpt, False),
+    _option("data_dir", DataDirOpt, None),
+    _option("download", DownloadOpt, False),
+]
+with_request_options(run, _WHERE)
 
 
 def run_request(
@@ -131,8 +97,8 @@ def _search(
     download: bool, parent_pid: int | None = None,
 ) -> None:  # fmt: skip
     """`request`, where the options (else the settings) say, with a progress bar; then its summary."""
-    from prs_search.schemas import SearchJob
     from prs_search.search import run_search
+    from prs_search.search_request import SearchJob
     from prs_search.settings import get_settings
 
     settings = get_settings()

@@ -9,7 +9,7 @@ trial's model rebuilt from its Ray checkpoint), `driver_lease` (the running driv
 
 from typing import TYPE_CHECKING
 
-from prs_search.schemas import SearchJob, SearchRequest
+from prs_search.search_request import SearchJob, SearchRequest
 
 if TYPE_CHECKING:
     from prs_search.search.driver import SearchProgress, SearchSummary, run_search

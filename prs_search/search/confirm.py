@@ -30,11 +30,12 @@ from ray.tune.experiment import Trial as RayTrial
 
 from prs_search.data import Splits
 from prs_search.schedule import Schedule
-from prs_search.schemas import Confirmation, ConfirmationRunRecord, SearchJob, TrialRecord, TrialState
+from prs_search.schemas import Confirmation, ConfirmationRunRecord, TrialRecord, TrialState
 from prs_search.search.outcome import METRIC
 from prs_search.search.trainable import run_trial
 from prs_search.search.trial_config import CandidateRole, ConfirmationConfig, ConfirmationRun, confirmation_config
 from prs_search.search.tuner import build_tuner
+from prs_search.search_request import SearchJob
 from prs_search.stats import accuracy_interval, paired_difference
 from prs_search.store import ResultsStore, SearchRecord
 

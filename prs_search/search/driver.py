@@ -9,8 +9,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -23,7 +21,7 @@ from prs_search.data import Splits, load_dataset, make_splits
 from prs_search.errors import ConfigError
 from prs_search.known import check_known
 from prs_search.recipe import TrainConfig
-from prs_search.schemas import Confirmation, SearchJob, SearchStatus, TrialState
+from prs_search.schemas import Confirmation, NewSearch, SearchStatus, TrialState
 from prs_search.search import cluster
 from prs_search.search.callbacks import SearchProgress, StoreCallback, SuggestionRecorder
 from prs_search.search.closing import close_running_trials, optuna_storage
@@ -36,6 +34,7 @@ from prs_search.search.trainable import run_trial
 from prs_search.search.trial_checkpoint import load_run_model, load_trial_model
 from prs_search.search.trial_config import trial_config
 from prs_search.search.tuner import build_tuner
+from prs_search.search_request import SearchJob, default_search_name
 from prs_search.settings import get_settings
 from prs_search.store import BestScheduleRecord, ResultsStore, SearchRecord
 from prs_search.store.db import PATIENT_RETRIES
@@ -55,12 +54,56 @@ class SearchSummary:
     recommended: BestScheduleRecord | None = None  # this search's answer, when it is the stored one
 
 
+@dataclass(frozen=True)
+class Plan:
+    """A request resolved against its data and space: what every stage of a driver run reads."""
+
+    job: SearchJob
+    space: SearchSpace
+    splits: Splits
+    base: dict[str, Any]  # every trial's training settings before the space's and the trial's own
+    architecture: dict[str, Any]  # the model's shape (stored as the search's `model_config`)
+    initial: list[dict[str, int]]  # the space's `initial` schedules as Optuna parameters
+
+    @property
+    def depth(self) -> int:
+        return int(self.architecture["depth"])
+
+    def new_search(self, name: str) -> NewSearch:
+        """The search this plan asks for, as the store keeps it. The request's fields that a search keeps
+        are copied by name; the rest is what the plan resolved."""
+        resolved = {
+            "name": name, "num_samples": self.splits.num_samples, "space": self.space.name,
+            "space_config": self.space.to_dict(), "model_config": self.architecture, "study_name": f"prs-{name}",
+            "storage_path": str(self.job.storage_path), "val_size": len(self.splits.val),
+        }  # fmt: skip
+        kept = NewSearch.model_fields.keys() & type(self.job).model_fields.keys()
+        return NewSearch(**{**self.job.model_dump(include=kept), **resolved})
+
+
 def run_search(request: SearchJob, on_progress: Callable[[SearchProgress], None] | None = None) -> SearchSummary:
     """Run (or continue) the search `request` asks for, where it says; the summary when it stops."""
     started = time.monotonic()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # progress is ours to show
     cluster.check_address(request.ray_address)  # a bad address fails in a second, before the data loads
     check_known(request)
+    plan = _plan(request)
+    store = ResultsStore(request.database_url, retries=PATIENT_RETRIES)  # outlives a database restart
+    existing = _find_search(store, plan)  # its conflicts are said before Ray starts
+    if existing is not None and existing.status == SearchStatus.FINISHED:
+        log.info("search %s is already finished", existing.name)
+        return _summary(store, existing, started)
+    # Ray before the search row: a bad address must not leave a search behind that never ran.
+    cluster.connect(request.ray_address)
+    cluster.check_resources(request.cpus_per_trial, request.gpus_per_trial)
+    if existing is None:
+        existing = store.create_search(plan.new_search(request.name or default_search_name(request)))
+    with hold_lease(store, existing, request) as lease:  # one driver per search, or a ConflictError
+        return _run_held(plan, store, existing, on_progress, lease, started)
+
+
+def _plan(request: SearchJob) -> Plan:
+    """The space, the data and the model's shape the request means (a misfit fails before Ray starts)."""
     space = load_space(request.space)
     splits = make_splits(
         load_dataset(request.dataset, request.data_dir, download=request.download),
@@ -70,36 +113,21 @@ def run_search(request: SearchJob, on_progress: Callable[[SearchProgress], None]
         "model": request.model, "stem": request.stem, "epochs": request.epochs, "seed": request.seed,
         "compile": request.compile, "conv": space.conv_for(request.conv),
     }  # fmt: skip
-    model_config = _model_config(base, splits)
-    initial = space.initial_params(model_config["depth"], request.epochs)  # a misfit fails before Ray starts
-    store = ResultsStore(request.database_url, retries=PATIENT_RETRIES)  # outlives a database restart
-    existing = _find_search(store, request, splits, model_config["conv"])  # its conflicts are said before Ray starts
-    if existing is not None and existing.status == SearchStatus.FINISHED:
-        log.info("search %s is already finished", existing.name)
-        return _summary(store, existing, started)
-    # Ray before the search row: a bad address must not leave a search behind that never ran.
-    cluster.connect(request.ray_address)
-    cluster.check_resources(request.cpus_per_trial, request.gpus_per_trial)
-    search = existing if existing is not None else _new_search(store, request, space, splits, model_config)
-    with hold_lease(store, search, request) as lease:  # one driver per search, or a ConflictError
-        return _run_held(
-            request, store, search, space, splits, base, model_config, initial, on_progress, lease, started
-        )
+    architecture = _model_config(base, splits)
+    initial = space.initial_params(architecture["depth"], request.epochs)
+    return Plan(request, space, splits, base, architecture, initial)
 
 
 def _run_held(
-    request: SearchJob, store: ResultsStore, search: SearchRecord, space: SearchSpace, splits: Splits,
-    base: dict[str, Any], model_config: dict[str, Any], initial: list[dict[str, int]],
-    on_progress: Callable[[SearchProgress], None] | None, lease: DriverLease, started: float,
+    plan: Plan, store: ResultsStore, search: SearchRecord, on_progress: Callable[[SearchProgress], None] | None,
+    lease: DriverLease, started: float,
 ) -> SearchSummary:  # fmt: skip
     """The search, run by the driver that holds its lease."""
-    replay, done = _unfinished(store, search, request)
+    request = plan.job
+    replay, done = _unfinished(store, search)
     store.set_search_status(search_id=search.id, status=SearchStatus.RUNNING)
     try:
-        _fit(
-            request, store, search, space, splits, base, model_config["depth"], replay, done, initial, on_progress,
-            stopper=lease.stopper,
-        )  # fmt: skip
+        _fit(plan, store, search, replay, done, on_progress, stopper=lease.stopper)
     except KeyboardInterrupt:
         store.set_search_status(search_id=search.id, status=SearchStatus.INTERRUPTED)
         raise
@@ -113,8 +141,8 @@ def _run_held(
         return _summary(store, store.get_search(name_or_id=search.id) or search, started)
     choice = None
     if request.confirm_top and request.confirm_seeds:
-        choice = confirm(request, store, search, splits, base, model_config["depth"], stopper=lease.stopper)
-    tested = None if lease.stopped is not None else _final_evaluation(store, search, splits, choice)
+        choice = confirm(request, store, search, plan.splits, plan.base, plan.depth, stopper=lease.stopper)
+    tested = None if lease.stopped is not None else _final_evaluation(store, search, plan.splits, choice)
     if lease.stopped is not None:  # during the re-evaluation or the test: neither becomes an answer
         return _stop(store, search, lease.stopped, started)
     if tested is not None:
@@ -144,39 +172,20 @@ def _model_config(base: dict[str, Any], splits: Splits) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _default_name(request: SearchJob, num_samples: int) -> str:
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    dataset = request.dataset.replace(":", "_").replace("/", "_")
-    return f"{dataset}-{num_samples}-{Path(request.space).stem}-{stamp}"
-
-
-def _find_search(store: ResultsStore, request: SearchJob, splits: Splits, conv: str) -> SearchRecord | None:
+def _find_search(store: ResultsStore, plan: Plan) -> SearchRecord | None:
     """The stored search this request continues (same --name, or --resume), or None for a new one; a
     stored one asked for with other options, run by another driver now, or nothing to resume -> one error."""
-    name = request.name or (_latest_resumable(store, request, splits) if request.resume else None)
+    request = plan.job
+    name = request.name or (_latest_resumable(store, request, plan.splits) if request.resume else None)
     existing = store.get_search(name_or_id=name) if name else None
     if existing is None:
         if request.resume:
             raise ConfigError(f"nothing to resume: no search named {name!r}" if name else "nothing to resume")
         return None
-    _check_same(existing, request, splits, conv)
+    _check_same(existing, plan.new_search(existing.name))
     if existing.status != SearchStatus.FINISHED:  # refused in a second; `acquire_driver` enforces it
         store.refuse_if_driven(search_id=existing.id, ttl_s=get_settings().driver_lease_ttl_s)
     return existing
-
-
-def _new_search(
-    store: ResultsStore, request: SearchJob, space: SearchSpace, splits: Splits, model_config: dict[str, Any]
-) -> SearchRecord:
-    name = request.name or _default_name(request, splits.num_samples)
-    return store.create_search(
-        name=name, dataset=request.dataset, num_samples=splits.num_samples, fraction=request.fraction,
-        space=space.name, space_config=space.to_dict(), budget=request.budget, epochs=request.epochs,
-        model=request.model, model_config=model_config, stem=request.stem, seed=request.seed,
-        study_name=f"prs-{name}", storage_path=str(request.storage_path), ray_address=request.ray_address,
-        val_size=len(splits.val), searcher=request.searcher, early_stopping=request.early_stopping,
-        confirm_top=request.confirm_top, confirm_seeds=request.confirm_seeds,
-    )  # fmt: skip
 
 
 def _latest_resumable(store: ResultsStore, request: SearchJob, splits: Splits) -> str | None:
@@ -189,25 +198,21 @@ def _latest_resumable(store: ResultsStore, request: SearchJob, splits: Splits) -
     return None
 
 
-def _check_same(existing: SearchRecord, request: SearchJob, splits: Splits, conv: str) -> None:
-    asked = {
-        "dataset": request.dataset, "num_samples": splits.num_samples, "budget": request.budget,
-        "epochs": request.epochs, "model": request.model, "stem": request.stem, "seed": request.seed,
-        "space": Path(request.space).stem, "searcher": request.searcher, "early_stopping": request.early_stopping,
-        "conv": conv,
-    }  # fmt: skip
+def _check_same(existing: SearchRecord, asked: NewSearch) -> None:
+    """A stored search continues only with what it was asked for (`NewSearch.SAME_ON_RESUME`, and the conv
+    variant); None in the store: recorded before the field existed, so anything matches it."""
+    pairs = [(key, getattr(existing, key), getattr(asked, key)) for key in NewSearch.SAME_ON_RESUME]
     # A search recorded before the conv variants existed ran the only one there was.
-    stored = {key: getattr(existing, key) for key in asked if key != "conv"}
-    stored["conv"] = existing.architecture.get("conv", "shift")
-    for key, value in asked.items():
-        if stored[key] not in (value, None):  # None: recorded before the field existed
+    pairs.append(("conv", existing.architecture.get("conv", "shift"), asked.architecture["conv"]))
+    for key, stored, value in pairs:
+        if stored not in (value, None):
             raise ConfigError(
-                f"search {existing.name!r} exists with {key}={stored[key]!r}, not {value!r}: "
+                f"search {existing.name!r} exists with {key}={stored!r}, not {value!r}: "
                 "pass the same options to resume (or show) it, or choose another --name"
             )
 
 
-def _unfinished(store: ResultsStore, search: SearchRecord, request: SearchJob) -> tuple[list[Replay], int]:
+def _unfinished(store: ResultsStore, search: SearchRecord) -> tuple[list[Replay], int]:
     """Trials a dead driver left running (to continue) and how many trials are already finished."""
     if search.status == "pending":
         return [], 0
@@ -231,15 +236,16 @@ def _unfinished(store: ResultsStore, search: SearchRecord, request: SearchJob) -
 
 
 def _fit(
-    request: SearchJob, store: ResultsStore, search: SearchRecord, space: SearchSpace, splits: Splits,
-    base: dict[str, Any], depth: int, replay: list[Replay], done: int, initial: list[dict[str, int]],
+    plan: Plan, store: ResultsStore, search: SearchRecord, replay: list[Replay], done: int,
     on_progress: Callable[[SearchProgress], None] | None, stopper: tune.Stopper | None = None,
 ) -> None:  # fmt: skip
+    request = plan.job
     if done >= request.budget and not replay:
         return  # every trial finished before the last driver stopped (e.g. in the re-evaluation): nothing to run
     searcher = PRSOptunaSearch(
-        space, depth, request.epochs, request.budget, optuna_storage(store), search.study_name, request.seed,
-        on_suggest=SuggestionRecorder(store, search.id), replay=replay, initial=initial, sampler=request.searcher,
+        plan.space, plan.depth, request.epochs, request.budget, optuna_storage(store), search.study_name,
+        request.seed, on_suggest=SuggestionRecorder(store, search.id), replay=replay, initial=plan.initial,
+        sampler=request.sampler,
     )  # fmt: skip
     search_alg = ConcurrencyLimiter(searcher, request.max_concurrent) if request.max_concurrent else searcher
     grace = request.grace_period or max(1, request.epochs // 4)
@@ -252,7 +258,7 @@ def _fit(
         else FIFOScheduler()  # every trial trains all its epochs (a baseline for the benchmarks)
     )  # fmt: skip
     tuner = build_tuner(
-        run_trial, request, splits, base, name=search.name,
+        run_trial, request, plan.splits, plan.base, name=search.name,
         callback=StoreCallback(store, search.id, request.budget, request.epochs, on_progress),
         trial_dirname=_trial_dirname, stopper=stopper, search_alg=search_alg, scheduler=scheduler,
         num_samples=request.budget - done,

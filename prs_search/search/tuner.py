@@ -13,8 +13,8 @@ from ray.tune.schedulers import TrialScheduler
 from ray.tune.search import Searcher
 
 from prs_search.data import Splits
-from prs_search.schemas import SearchJob
 from prs_search.search.outcome import METRIC
+from prs_search.search_request import SearchJob
 
 
 def build_tuner(

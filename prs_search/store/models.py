@@ -120,7 +120,7 @@ class Search(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None]
     val_size: Mapped[int | None]
-    searcher: Mapped[str | None] = mapped_column(String(LABEL_LENGTH))
+    sampler: Mapped[str | None] = mapped_column(String(LABEL_LENGTH))
     early_stopping: Mapped[bool | None]
     confirm_top: Mapped[int | None]
     confirm_seeds: Mapped[int | None]

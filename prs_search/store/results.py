@@ -32,10 +32,10 @@ from prs_search.schemas import (
     Fraction,
     JsonObject,
     Name,
+    NewSearch,
     NodeId,
     NonNegative,
     Record,
-    SearchName,
     SearchRecord,
     SearchStatusField,
     Seconds,
@@ -148,30 +148,17 @@ class ResultsStore(ConfirmationsMixin, LeasesMixin):
     # -- searches ---------------------------------------------------------------------------------
 
     @checked
-    def create_search(
-        self, *, name: SearchName, dataset: DatasetName, num_samples: Count, fraction: Fraction | None,
-        space: ShortText, space_config: JsonObject, budget: Count, epochs: Count, model: ShortText,
-        model_config: JsonObject, stem: StemName, seed: NonNegative, study_name: Name, storage_path: str | None = None,
-        ray_address: Name | None = None, val_size: Count | None = None, searcher: ShortText | None = None,
-        early_stopping: bool | None = None, confirm_top: NonNegative | None = None,
-        confirm_seeds: NonNegative | None = None,
-    ) -> SearchRecord:  # fmt: skip
-        """A new search in status `pending`. A name already taken -> `ConfigError`."""
-        taken = f"a search named {name!r} already exists; choose another name or resume it"
+    def create_search(self, new: NewSearch) -> SearchRecord:
+        """`new`, stored in status `pending`. A name already taken -> `ConfigError`."""
+        taken = f"a search named {new.name!r} already exists; choose another name or resume it"
 
         def work(session: Session) -> SearchRecord:
-            if Search.find_by_name(session, name) is not None:
+            if Search.find_by_name(session, new.name) is not None:
                 raise ConfigError(taken)
-            row = Search(
-                name=name, dataset=dataset, num_samples=num_samples, fraction=fraction, space=space,
-                space_config=space_config, budget=budget, epochs=epochs, model=model, model_config=model_config,
-                stem=stem, seed=seed, study_name=study_name, storage_path=storage_path, ray_address=ray_address,
-                val_size=val_size, searcher=searcher, early_stopping=early_stopping, confirm_top=confirm_top,
-                confirm_seeds=confirm_seeds,
-            )  # fmt: skip
+            row = Search(**new.model_dump(by_alias=True))  # the record's fields are the columns' names
             session.add(row)
             session.flush()
-            versions.bump(session, dataset)
+            versions.bump(session, new.dataset)
             return SearchRecord.model_validate(row)
 
         return self._write(work, conflict=taken)  # a concurrent create with the same name won the race

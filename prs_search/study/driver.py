@@ -22,7 +22,6 @@ seeds, and the paired difference in test accuracy against `all-conv` and against
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from prs_search import baseline
 from prs_search.analysis.fourier import FourierProfile
@@ -31,6 +30,7 @@ from prs_search.errors import ConfigError
 from prs_search.recipe import ConvVariant
 from prs_search.recommend import recommended_schedule
 from prs_search.schedule import Schedule
+from prs_search.search_request import default_name
 from prs_search.store import ResultsStore, StudyRunRecord
 from prs_search.study.fourier_trend import StudyFourier
 from prs_search.study.protocol import (
@@ -111,7 +111,7 @@ def run_data_scale(
         for s in protocol.sizes
         for x in labels
     }
-    name = request.name or _default_name(request.dataset)
+    name = request.name or default_name(request.dataset, "data-scale")
     stored = _stored_runs(store, name, request, probe.conv, protocol, plan)
     order = _run_order(request, protocol, labels)
     fourier = _fourier_targets(request, labels, protocol)
@@ -275,11 +275,6 @@ def _store(
         status=outcome.status, val_acc=outcome.val_acc, test_acc=outcome.test_acc, train_acc=outcome.train_acc,
         seconds=outcome.seconds, fourier=None if outcome.profile is None else outcome.profile.to_json(),
     )  # fmt: skip
-
-
-def _default_name(dataset: str) -> str:
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return f"{dataset.replace(':', '_').replace('/', '_')}-data-scale-{stamp}"
 
 
 def _stored_runs(

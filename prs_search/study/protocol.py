@@ -19,6 +19,7 @@ from prs_search.data import DeviceLoader, Splits
 from prs_search.errors import ConfigError
 from prs_search.recipe import RECIPE, ConvVariant, TrainConfig
 from prs_search.schedule import Schedule
+from prs_search.search_request import check_name
 
 DEFAULT_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
 MIN_GPUS, MAX_GPUS = 1e-4, 64  # Ray counts GPUs in steps of 1e-4; the search's own bound above
@@ -231,6 +232,8 @@ def validate(request: DataScaleRequest) -> None:
     """Refuse a request no protocol can come of, before any data is loaded."""
     if bool(request.fractions) == bool(request.sizes):
         raise ConfigError("give the dataset sizes either as --sizes (images) or as --fractions, not both")
+    if request.name is not None:
+        check_name(request.name)
     if request.epochs < 1:
         raise ConfigError(f"--epochs must be at least 1, got {request.epochs}")
     if request.steps is not None and request.steps < 1:

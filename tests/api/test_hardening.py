@@ -12,11 +12,12 @@ import optuna
 import pytest
 from factories import AUTH, LOCAL_BASE_URL, LOCAL_CLIENT, Rows, api_settings
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlalchemy import text
 
 from prs_search.api.main import create_app
-from prs_search.errors import ConfigError, ConflictError
-from prs_search.schemas import SearchRequest
+from prs_search.errors import ConflictError
+from prs_search.search_request import SearchRequest
 from prs_search.store import ResultsStore
 
 BODY = {"dataset": "digits", "budget": 5}
@@ -131,7 +132,7 @@ def test_a_name_of_digits_is_refused_and_never_shadows_an_id(
 ) -> None:
     response = client.post("/v1/searches", json={**BODY, "name": "123"}, headers=AUTH)
     assert response.status_code == 422
-    with pytest.raises(ConfigError, match="must not be all digits"):
+    with pytest.raises(ValidationError, match="must not be all digits"):  # the NewSearch record refuses it
         rows.search(name="42")
     first, second = rows.search(name="first"), rows.search(name="second")
     # An older database may hold a search named like another one's id: the id wins.

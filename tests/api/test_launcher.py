@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from prs_search.api.errors import ConflictError
 from prs_search.api.launcher import Launcher, default_program
 from prs_search.api.schemas import SearchCreate
-from prs_search.schemas import SearchRequest
+from prs_search.search_request import SearchRequest
 
 # Stands in for `prs-search`: prints its arguments and environment, then fails like an unknown dataset.
 FAKE_RUN = (

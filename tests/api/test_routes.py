@@ -8,6 +8,7 @@ from factories import AUTH, Rows
 from fastapi.testclient import TestClient
 
 from prs_search.api.deps import get_store
+from prs_search.api.schemas import SearchCreate
 from prs_search.recommend import recommend
 from prs_search.store import ResultsStore
 
@@ -206,6 +207,16 @@ def test_post_search_accepted_with_location(client: TestClient, rows: Rows) -> N
     assert taken.status_code == 409 and "exists" in taken.json()["detail"]
 
 
+def test_post_search_still_accepts_the_old_field_name_searcher(client: TestClient) -> None:
+    """`searcher` was `sampler`'s name in 0.1: accepted for one more release, as the same request."""
+    body = {"dataset": "digits", "budget": 2, "cpus_per_trial": 0.5, "searcher": "random"}
+    response = client.post("/v1/searches", json=body, headers=AUTH)
+    assert response.status_code == 202, response.text
+    assert SearchCreate.model_validate(body).as_request().sampler == "random"
+    both = client.post("/v1/searches", json={**body, "sampler": "tpe"}, headers=AUTH)
+    assert both.status_code == 422  # the new name given: the old one is an unknown field, as any other
+
+
 @pytest.mark.parametrize(
     "change",
     [
@@ -311,7 +322,7 @@ def test_openapi_documents_examples_and_errors(client: TestClient) -> None:
     assert {"seeds", "val_acc_low", "advantage", "advantage_low", "significant"} <= set(
         components["Confidence"]["properties"]
     )
-    assert {"confirm_top", "confirm_seeds", "searcher", "early_stopping"} <= set(
+    assert {"confirm_top", "confirm_seeds", "sampler", "early_stopping"} <= set(
         components["SearchCreate"]["properties"]
     )
 

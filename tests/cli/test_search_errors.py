@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from search.helpers import CliResult, cli_env, run_cli
 
+from prs_search.schemas import NewSearch
 from prs_search.store import ResultsStore
 
 TINY = ["--dataset", "digits", "--fraction", "0.3", "--epochs", "2", "--budget", "2", "--model", "tiny"]
@@ -148,11 +149,11 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
 def _store_searches(url: str, searches: tuple[Stored, ...]) -> None:
     with ResultsStore(url) as store:
         for stored in searches:
-            search = store.create_search(
+            search = store.create_search(NewSearch(
                 name=stored.name, dataset="digits", num_samples=431, fraction=0.3, space="monotone", space_config={},
                 budget=stored.budget, epochs=2, model="tiny", model_config={}, stem="conv", seed=0,
                 study_name=f"prs-{stored.name}",
-            )  # fmt: skip
+            ))  # fmt: skip
             store.set_search_status(search_id=search.id, status=stored.status)
 
 

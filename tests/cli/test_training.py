@@ -17,7 +17,7 @@ from prs_search.cli import main
 from prs_search.data import load_dataset, make_splits
 from prs_search.recipe import TrainConfig
 from prs_search.saved_model import load_model
-from prs_search.schemas import SearchRequest
+from prs_search.search_request import SearchRequest
 from prs_search.train import evaluate
 
 SCRIPT = Path(sys.executable).with_name("prs-search")

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import optuna
 from ray.tune.search import Searcher
-from search.helpers import TINY_DEPTH, tiny_request
+from search.helpers import TINY_DEPTH
 
+from prs_search.schemas import NewSearch
 from prs_search.search.driver import _unfinished
 from prs_search.search.searcher import PRSOptunaSearch, Replay
 from prs_search.search.spaces import load_space
@@ -39,12 +40,11 @@ def test_resume_leaves_an_unrecorded_trial_for_adoption(tmp_path: Path) -> None:
     """The driver died after Optuna's ask() and before the trial's row: resuming continues the recorded
     trial, counts the finished one, and keeps the unrecorded one RUNNING for the searcher to adopt."""
     url = f"sqlite:///{tmp_path / 'prs.db'}"
-    request = tiny_request(tmp_path, url, budget=4, name="died-in-suggest", space="monotone")
     store = ResultsStore(url)
-    search = store.create_search(
+    search = store.create_search(NewSearch(
         name="died-in-suggest", dataset="digits", num_samples=100, fraction=None, space="monotone", space_config={},
         budget=4, epochs=3, model="tiny", model_config={}, stem="conv", seed=0, study_name="prs-died-in-suggest",
-    )  # fmt: skip
+    ))  # fmt: skip
     store.set_search_status(search_id=search.id, status="running")
     storage = optuna.storages.RDBStorage(url)
     alg = searcher(storage, "prs-died-in-suggest", budget=4)
@@ -57,7 +57,7 @@ def test_resume_leaves_an_unrecorded_trial_for_adoption(tmp_path: Path) -> None:
     alg.study.tell(done, 0.5)
     orphan = alg.study.ask()  # no row: the driver was killed here
 
-    replay, finished = _unfinished(store, store.get_search(name_or_id=search.id) or search, request)
+    replay, finished = _unfinished(store, store.get_search(name_or_id=search.id) or search)
     assert finished == 1
     assert [r.number for r in replay] == [running.number]
     assert alg.study.trials[orphan.number].state == optuna.trial.TrialState.RUNNING

@@ -17,6 +17,7 @@ import optuna
 import pytest
 from search.helpers import assert_search_agrees, tiny_request
 
+from prs_search.schemas import NewSearch
 from prs_search.store import ResultsStore
 from prs_search.store.db import PATIENT_RETRIES, retry_transient
 
@@ -73,10 +74,10 @@ def test_store_and_optuna_calls_wait_for_the_database(private_postgres: Postgres
     """The two kinds of call a driver makes, each issued while the server is down, done once it is back."""
     url = private_postgres.create_database("calls")
     store = ResultsStore(url, retries=PATIENT_RETRIES)
-    search = store.create_search(
+    search = store.create_search(NewSearch(
         name="s", dataset="digits", num_samples=100, fraction=None, space="monotone", space_config={}, budget=2,
         epochs=3, model="tiny", model_config={}, stem="conv", seed=0, study_name="study-s",
-    )  # fmt: skip
+    ))  # fmt: skip
     study = optuna.create_study(
         storage=optuna.storages.RDBStorage(store.url, engine_kwargs=store.optuna_engine_kwargs()),
         study_name="study-s", direction="maximize",

@@ -8,17 +8,18 @@ from pathlib import Path
 import pytest
 
 from prs_search.errors import ConflictError
-from prs_search.schemas import SearchJob
+from prs_search.schemas import NewSearch
 from prs_search.search.driver_lease import LeaseStopper, hold_lease
+from prs_search.search_request import SearchJob
 from prs_search.store import ResultsStore, SearchRecord
 
 
 @pytest.fixture
 def search(store: ResultsStore) -> SearchRecord:
-    return store.create_search(
+    return store.create_search(NewSearch(
         name="leased", dataset="digits", num_samples=100, fraction=None, space="monotone", space_config={}, budget=2,
         epochs=1, model="tiny", model_config={}, stem="conv", seed=0, study_name="prs-leased",
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def job(store: ResultsStore, tmp_path: Path, **fields: object) -> SearchJob:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from prs_search.schemas import NewSearch
 from prs_search.store import ResultsStore, SearchRecord
 
 
@@ -39,7 +40,7 @@ def new_search(store: ResultsStore) -> Callable[..., SearchRecord]:
 
     def make(name: str = "search-1", **overrides: Any) -> SearchRecord:
         fields = {**SEARCH_DEFAULTS, "study_name": f"study-{name}", **overrides}
-        return store.create_search(name=name, **fields)
+        return store.create_search(NewSearch(name=name, **fields))
 
     return make
 

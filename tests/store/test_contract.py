@@ -16,14 +16,14 @@ from prs_search.schemas import Confirmation
 from prs_search.store import ResultsStore, SearchRecord, SearchStatus, TrialState
 from prs_search.store.models import BestSchedule, EpochMetric, Search, Trial, utcnow
 
-NewSearch = Callable[..., SearchRecord]
+SearchFactory = Callable[..., SearchRecord]
 RunTrial = Callable[..., int]
 
 
 class TestResultsStoreContract:
     # -- searches ---------------------------------------------------------------------------------
 
-    def test_create_and_get_search(self, store: ResultsStore, new_search: NewSearch) -> None:
+    def test_create_and_get_search(self, store: ResultsStore, new_search: SearchFactory) -> None:
         created = new_search("alpha", storage_path="/runs/alpha", ray_address="ray://head:10001")
         assert created.status == SearchStatus.PENDING == "pending"
         assert created.space_config == {"name": "free", "layers": 4, "epochs": 10}
@@ -37,7 +37,7 @@ class TestResultsStoreContract:
         assert store.get_search(name_or_id=10_000) is None
         assert by_name is not None and by_name.updated_at.tzinfo is not None
 
-    def test_methods_take_keyword_arguments_only(self, store: ResultsStore, new_search: NewSearch) -> None:
+    def test_methods_take_keyword_arguments_only(self, store: ResultsStore, new_search: SearchFactory) -> None:
         search = new_search()
         with pytest.raises(TypeError):
             store.get_search(search.name)  # type: ignore[misc]
@@ -45,19 +45,20 @@ class TestResultsStoreContract:
             store.set_search_status(search.id, "running")  # type: ignore[misc]
         assert store.get_search(name_or_id=search.name) == search
 
-    def test_duplicate_name_refused(self, store: ResultsStore, new_search: NewSearch) -> None:
+    def test_duplicate_name_refused(self, store: ResultsStore, new_search: SearchFactory) -> None:
         new_search("alpha")
         with pytest.raises(ConfigError, match="already exists"):
             new_search("alpha", dataset="cifar10")
         assert store.list_searches()[1] == 1
 
-    def test_create_search_validates_input(self, new_search: NewSearch) -> None:
-        with pytest.raises(ConfigError, match="num_samples"):
+    def test_create_search_validates_input(self, new_search: SearchFactory) -> None:
+        # create_search takes a NewSearch record: a bad field is refused, by name, when the record is made.
+        with pytest.raises(ValidationError, match="num_samples"):
             new_search("bad", num_samples=0)
-        with pytest.raises(ConfigError, match="space_config"):
+        with pytest.raises(ValidationError, match="space_config"):
             new_search("bad", space_config={"x": object()})
 
-    def test_json_columns_are_plain_json(self, store: ResultsStore, new_search: NewSearch) -> None:
+    def test_json_columns_are_plain_json(self, store: ResultsStore, new_search: SearchFactory) -> None:
         class Scalar:  # stands in for a numpy / torch scalar
             def item(self) -> float:
                 return 0.5
@@ -68,7 +69,7 @@ class TestResultsStoreContract:
         stored = store.get_search(name_or_id="json")
         assert stored is not None and stored.architecture == search.architecture
 
-    def test_list_searches_paginates_newest_first(self, store: ResultsStore, new_search: NewSearch) -> None:
+    def test_list_searches_paginates_newest_first(self, store: ResultsStore, new_search: SearchFactory) -> None:
         names = [f"s{i}" for i in range(5)]
         for name in names:
             new_search(name)
@@ -81,7 +82,7 @@ class TestResultsStoreContract:
         with pytest.raises(ConfigError):
             store.list_searches(offset=-1)
 
-    def test_set_search_status(self, store: ResultsStore, new_search: NewSearch) -> None:
+    def test_set_search_status(self, store: ResultsStore, new_search: SearchFactory) -> None:
         search = new_search()
         running = store.set_search_status(search_id=search.id, status="running")
         assert running.status == SearchStatus.RUNNING and running.finished_at is None
@@ -97,7 +98,7 @@ class TestResultsStoreContract:
 
     # -- trials -----------------------------------------------------------------------------------
 
-    def test_start_trial_is_idempotent(self, store: ResultsStore, new_search: NewSearch) -> None:
+    def test_start_trial_is_idempotent(self, store: ResultsStore, new_search: SearchFactory) -> None:
         search = new_search()
         first = store.start_trial(search_id=search.id, trial_key="trial_a", schedule=[3, 2, 1], params={"lr": 0.1})
         again = store.start_trial(
@@ -122,7 +123,7 @@ class TestResultsStoreContract:
         )  # Ray restarts it, same id
         assert retried.state == TrialState.RUNNING and retried.error is None and retried.finished_at is None
 
-    def test_start_trial_refuses_a_used_optuna_number(self, store: ResultsStore, new_search: NewSearch) -> None:
+    def test_start_trial_refuses_a_used_optuna_number(self, store: ResultsStore, new_search: SearchFactory) -> None:
         search = new_search()
         store.start_trial(search_id=search.id, trial_key="a", schedule=[1, 2], params={}, optuna_number=3)
         with pytest.raises(ConfigError, match="optuna trial number 3"):
@@ -132,7 +133,7 @@ class TestResultsStoreContract:
         with pytest.raises(ConfigError, match="switch epoch"):
             store.start_trial(search_id=search.id, trial_key="d", schedule=[1, -2], params={})
 
-    def test_record_epoch_upserts(self, store: ResultsStore, new_search: NewSearch) -> None:
+    def test_record_epoch_upserts(self, store: ResultsStore, new_search: SearchFactory) -> None:
         search = new_search()
         trial = store.start_trial(search_id=search.id, trial_key="t", schedule=[2, 1, 0], params={})
         for epoch, (acc, secs) in enumerate([(0.1, 1.0), (0.3, 2.0), (0.5, 3.0)]):
@@ -162,7 +163,7 @@ class TestResultsStoreContract:
         assert len(store.epoch_metrics(trial_id=trial.id)) == 3
         assert store.get_trial(trial_id=trial.id) == updated
 
-    def test_record_epoch_values(self, store: ResultsStore, new_search: NewSearch) -> None:
+    def test_record_epoch_values(self, store: ResultsStore, new_search: SearchFactory) -> None:
         search = new_search()
         trial = store.start_trial(search_id=search.id, trial_key="t", schedule=[5, 5], params={})
         store.record_epoch(
@@ -181,7 +182,7 @@ class TestResultsStoreContract:
             store.record_epoch(search_id=search.id, trial_key="unknown", epoch=0, metrics={"val_acc": 0.1})
         assert store.epoch_metrics(trial_id=trial.id + 1000) == []
 
-    def test_record_epoch_keeps_the_layer_stats(self, store: ResultsStore, new_search: NewSearch) -> None:
+    def test_record_epoch_keeps_the_layer_stats(self, store: ResultsStore, new_search: SearchFactory) -> None:
         """A Ray result's `layers` (the trainer's per-layer stats, as `dataclasses.asdict` gives them) round-trip;
         a result without them stores none, and non-finite values are stored as missing."""
         search = new_search()
@@ -205,7 +206,9 @@ class TestResultsStoreContract:
         with pytest.raises(ConfigError, match="layers"):
             store.record_epoch(search_id=search.id, trial_key="t", epoch=2, metrics={"val_acc": 0.5, "layers": [{}]})
 
-    def test_finish_states_and_counts(self, store: ResultsStore, new_search: NewSearch, run_trial: RunTrial) -> None:
+    def test_finish_states_and_counts(
+        self, store: ResultsStore, new_search: SearchFactory, run_trial: RunTrial
+    ) -> None:
         search = new_search()
         run_trial(search.id, "c1", [0.5])
         run_trial(search.id, "c2", [0.6])
@@ -228,7 +231,7 @@ class TestResultsStoreContract:
         with pytest.raises(ConfigError, match="unknown trial state"):
             store.finish_trial(search_id=search.id, trial_key="c1", state="DONE")
 
-    def test_best_trial_ordering(self, store: ResultsStore, new_search: NewSearch, run_trial: RunTrial) -> None:
+    def test_best_trial_ordering(self, store: ResultsStore, new_search: SearchFactory, run_trial: RunTrial) -> None:
         search = new_search()
         assert store.best_trial(search_id=search.id) is None
         run_trial(search.id, "slow", [0.7, 0.8], seconds=5.0)
@@ -241,7 +244,7 @@ class TestResultsStoreContract:
 
     # -- results ----------------------------------------------------------------------------------
 
-    def test_update_best_schedule(self, store: ResultsStore, new_search: NewSearch, run_trial: RunTrial) -> None:
+    def test_update_best_schedule(self, store: ResultsStore, new_search: SearchFactory, run_trial: RunTrial) -> None:
         a = new_search("a")
         b = new_search("b")
         other_size = new_search("c", num_samples=10_000)
@@ -281,10 +284,10 @@ class TestResultsStoreContract:
         assert store.best_schedules(search_id=a.id) == []
 
     def test_confirmation_runs_and_a_confirmed_best_schedule(
-        self, store: ResultsStore, new_search: NewSearch, run_trial: RunTrial
+        self, store: ResultsStore, new_search: SearchFactory, run_trial: RunTrial
     ) -> None:
-        search = new_search("a", val_size=500, searcher="tpe", early_stopping=True, confirm_top=3, confirm_seeds=2)
-        assert (search.val_size, search.searcher, search.confirm_top, search.confirm_seeds) == (500, "tpe", 3, 2)
+        search = new_search("a", val_size=500, sampler="tpe", early_stopping=True, confirm_top=3, confirm_seeds=2)
+        assert (search.val_size, search.sampler, search.confirm_top, search.confirm_seeds) == (500, "tpe", 3, 2)
         trial = run_trial(search.id, "7", [0.8], schedule=(3, 2, 1, 0))
         common = {"search_id": search.id, "params": {"lr": 0.003}, "epochs_run": 10, "seconds": 2.0}
         first = store.add_confirmation_run(
@@ -321,7 +324,7 @@ class TestResultsStoreContract:
         plain = store.update_best_schedule(search_id=search.id)  # without a confirmation: its best trial, no interval
         assert plain is not None and plain.trial_id == trial and plain.seeds is None and plain.val_low is None
 
-    def test_set_test_result(self, store: ResultsStore, new_search: NewSearch, run_trial: RunTrial) -> None:
+    def test_set_test_result(self, store: ResultsStore, new_search: SearchFactory, run_trial: RunTrial) -> None:
         a = new_search("a")
         b = new_search("b")
         trial = run_trial(a.id, "a1", [0.8])
@@ -337,7 +340,7 @@ class TestResultsStoreContract:
         with pytest.raises(ConfigError, match="does not belong"):
             store.set_test_result(search_id=a.id, trial_id=other, test_acc=0.5)
 
-    def test_datasets_summary(self, store: ResultsStore, new_search: NewSearch, run_trial: RunTrial) -> None:
+    def test_datasets_summary(self, store: ResultsStore, new_search: SearchFactory, run_trial: RunTrial) -> None:
         assert store.datasets() == []
         s1 = new_search("s1", dataset="cifar100", num_samples=5000)
         s2 = new_search("s2", dataset="cifar100", num_samples=1000)
@@ -361,7 +364,7 @@ class TestResultsStoreContract:
         assert (cifar100.searches, cifar100.trials, cifar100.complete_trials) == (3, 3, 2)
         assert cifar100.best_sizes == (5000,)
 
-    def test_store_can_be_pickled(self, store: ResultsStore, new_search: NewSearch) -> None:
+    def test_store_can_be_pickled(self, store: ResultsStore, new_search: SearchFactory) -> None:
         search = new_search()
         copy = pickle.loads(pickle.dumps(store))  # e.g. shipped to a Ray worker
         try:
@@ -370,14 +373,14 @@ class TestResultsStoreContract:
         finally:
             copy.dispose()
 
-    def test_records_are_immutable(self, store: ResultsStore, new_search: NewSearch) -> None:
+    def test_records_are_immutable(self, store: ResultsStore, new_search: SearchFactory) -> None:
         search = new_search()
         with pytest.raises(ValidationError, match="frozen"):
             search.name = "other"  # type: ignore[misc]
 
     # -- the database enforces uniqueness, not only the code -------------------------------------
 
-    def test_uniqueness_is_enforced_by_the_database(self, store: ResultsStore, new_search: NewSearch) -> None:
+    def test_uniqueness_is_enforced_by_the_database(self, store: ResultsStore, new_search: SearchFactory) -> None:
         search = new_search("unique")
         trial = store.start_trial(search_id=search.id, trial_key="t", schedule=[1, 0], params={}, optuna_number=0)
         store.record_epoch(search_id=search.id, trial_key="t", epoch=0, metrics={"val_acc": 0.5})

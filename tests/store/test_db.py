@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, PendingRollbackErro
 from sqlalchemy.orm import Session, sessionmaker
 
 from prs_search.errors import ConfigError, StoreError
+from prs_search.schemas import NewSearch
 from prs_search.store import ResultsStore, make_engine, parse_url, safe_url, session_scope
 from prs_search.store.db import is_transient, run_transaction, session_factory
 from prs_search.store.models import Search
@@ -100,10 +101,10 @@ class TestSqliteEngine:
 
     def test_in_memory_database_is_shared(self) -> None:
         with ResultsStore("sqlite://") as store:
-            store.create_search(
+            store.create_search(NewSearch(
                 name="m", dataset="d", num_samples=1, fraction=None, space="free", space_config={}, budget=1, epochs=1,
                 model="tiny", model_config={}, stem="conv", seed=0, study_name="s",
-            )  # fmt: skip
+            ))  # fmt: skip
             assert store.list_searches()[1] == 1
 
 

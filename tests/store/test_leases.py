@@ -19,6 +19,7 @@ from sqlalchemy import update
 
 from prs_search.errors import ConflictError
 from prs_search.processes import this_machine
+from prs_search.schemas import NewSearch
 from prs_search.store import ResultsStore, SearchRecord, db
 from prs_search.store.db import parse_url, safe_url
 from prs_search.store.models import DriverLease, utcnow
@@ -225,10 +226,10 @@ def test_a_password_in_the_query_is_masked() -> None:
 def test_version_reads_survive_a_lost_connection(postgres_db: Any) -> None:
     """The API's fast reads keep a connection of their own: one the server dropped is replaced."""
     store = ResultsStore(postgres_db.reset())
-    store.create_search(
+    store.create_search(NewSearch(
         name="s", dataset="cifar100", num_samples=100, fraction=None, space="free", space_config={}, budget=1,
         epochs=1, model="tiny", model_config={}, stem="conv", seed=0, study_name="s",
-    )  # fmt: skip
+    ))  # fmt: skip
 
     async def reads() -> list[int]:
         first = [store.dataset_version(dataset="cifar100"), await store.dataset_version_async(dataset="cifar100")]

@@ -10,6 +10,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from prs_search.errors import ConfigError, StoreError
+from prs_search.schemas import NewSearch
 from prs_search.store import ResultsStore, current_revision, downgrade, head_revision, make_engine, upgrade
 from prs_search.store.migrations import VERSION_TABLE
 from prs_search.store.models import Base
@@ -62,10 +63,10 @@ def test_upgrade_creates_exactly_our_tables(empty_url: str) -> None:
 
 def test_upgrade_twice_is_a_no_op(empty_url: str) -> None:
     store = ResultsStore(empty_url)
-    search = store.create_search(
+    search = store.create_search(NewSearch(
         name="kept", dataset="cifar100", num_samples=100, fraction=None, space="free", space_config={}, budget=1,
         epochs=1, model="tiny", model_config={}, stem="conv", seed=0, study_name="study",
-    )  # fmt: skip
+    ))  # fmt: skip
     upgrade(empty_url)
     ResultsStore(empty_url).dispose()
     assert store.get_search(name_or_id="kept") == search
@@ -98,10 +99,10 @@ def test_optuna_first_then_store(empty_url: str) -> None:
     assert optuna_revision is not None
 
     with ResultsStore(empty_url) as store:
-        store.create_search(
+        store.create_search(NewSearch(
             name="s", dataset="cifar100", num_samples=100, fraction=None, space="free", space_config={}, budget=1,
             epochs=1, model="tiny", model_config={}, stem="conv", seed=0, study_name="before",
-        )  # fmt: skip
+        ))  # fmt: skip
         assert current_revision(empty_url) == head_revision()
         assert optuna_alembic_revision(empty_url) == optuna_revision
         assert len(load_study_values(store.url, "before")) == 3
@@ -127,10 +128,10 @@ def test_downgrade_to_base_and_back_leaves_optuna_alone(empty_url: str) -> None:
     values = load_study_values(empty_url, "kept")
     optuna_revision = optuna_alembic_revision(empty_url)
     with ResultsStore(empty_url) as store:
-        store.create_search(
+        store.create_search(NewSearch(
             name="s", dataset="cifar100", num_samples=100, fraction=None, space="free", space_config={}, budget=1,
             epochs=1, model="tiny", model_config={}, stem="conv", seed=0, study_name="kept",
-        )  # fmt: skip
+        ))  # fmt: skip
 
     downgrade(empty_url, "base")
     assert current_revision(empty_url) is None
@@ -266,10 +267,10 @@ def test_upgrade_from_0004_adds_driver_leases_versions_and_the_cancelled_status(
         old = store.get_search(name_or_id="old")
         assert old is not None and old.status == "finished"
         assert store.dataset_version(dataset="digits") == 0  # rows written before 0005 bumped nothing
-        running = store.create_search(
+        running = store.create_search(NewSearch(
             name="new", dataset="digits", num_samples=100, fraction=None, space="free", space_config={}, budget=1,
             epochs=1, model="tiny", model_config={}, stem="conv", seed=0, study_name="new",
-        )  # fmt: skip
+        ))  # fmt: skip
         assert store.dataset_version(dataset="digits") == 1
         lease = store.acquire_driver(search_id=running.id, origin="cli", ttl_s=60)
         assert lease.alive and store.live_drivers(ttl_s=60) == [lease]
@@ -302,7 +303,7 @@ def test_upgrade_from_0005_adds_the_re_evaluation_and_keeps_best_schedules(empty
     with ResultsStore(empty_url) as store:
         assert current_revision(empty_url) == head_revision()
         old = store.get_search(name_or_id="old")
-        assert old is not None and old.val_size is None and old.searcher is None
+        assert old is not None and old.val_size is None and old.sampler is None
         (best,) = store.best_schedules(dataset="digits")
         assert (best.schedule, best.val_acc, best.seeds, best.advantage) == ((1, 0), 0.5, None, None)
         assert store.confirmation_runs(search_id=old.id) == []
@@ -365,3 +366,21 @@ def test_database_from_a_newer_version_is_refused(empty_url: str) -> None:
     with pytest.raises(StoreError, match="0099") as caught:
         ResultsStore(empty_url)
     assert "\n" not in str(caught.value)
+
+
+def test_upgrade_from_0007_renames_searcher_to_sampler_and_keeps_the_value(empty_url: str) -> None:
+    """0008 renames `prs_searches.searcher` (the Optuna sampler) to `sampler`: a search stored by 0007 with
+    `random` reads back as `sampler="random"`, and a downgrade gives the column its old name back."""
+    upgrade(empty_url, "0007")
+    write_raw(empty_url, OLD_SEARCH, "UPDATE prs_searches SET searcher = 'random' WHERE name = 'old'")
+    with ResultsStore(empty_url) as store:
+        assert current_revision(empty_url) == head_revision()
+        old = store.get_search(name_or_id="old")
+        assert old is not None and old.sampler == "random"
+    downgrade(empty_url, "0007")
+    engine = make_engine(empty_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT searcher FROM prs_searches")).scalar_one() == "random"
+    finally:
+        engine.dispose()

@@ -7,16 +7,17 @@ from typing import Any
 
 import pytest
 
+from prs_search.schemas import NewSearch
 from prs_search.store import ResultsStore, SearchRecord
 
 EPOCHS = 60
 
 
 def create_search(store: ResultsStore, name: str = "concurrent") -> SearchRecord:
-    return store.create_search(
+    return store.create_search(NewSearch(
         name=name, dataset="cifar100", num_samples=5000, fraction=None, space="free", space_config={}, budget=10,
         epochs=EPOCHS, model="tiny", model_config={}, stem="conv", seed=0, study_name=name,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def run_threads(*targets: Callable[[], None]) -> list[BaseException]:

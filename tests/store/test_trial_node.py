@@ -1,5 +1,6 @@
 """Migration 0003: the Ray node per trial (`prs_trials.node_id`), added and removed without losing trials."""
 
+from prs_search.schemas import NewSearch
 from prs_search.store import ResultsStore, TrialRecord, current_revision, downgrade, head_revision, upgrade
 
 NODE = "5f" * 28  # Ray node ids are 28 bytes, 56 hex digits
@@ -14,10 +15,10 @@ def _only_trial(store: ResultsStore) -> TrialRecord:
 
 def test_node_id_survives_and_migrates(empty_url: str) -> None:
     store = ResultsStore(empty_url)
-    search = store.create_search(
+    search = store.create_search(NewSearch(
         name="s", dataset="digits", num_samples=100, fraction=None, space="free", space_config={}, budget=1, epochs=2,
         model="tiny", model_config={}, stem="conv", seed=0, study_name="study-s",
-    )  # fmt: skip
+    ))  # fmt: skip
     store.start_trial(search_id=search.id, trial_key="0", schedule=[2, 1, 0, 0], params={}, optuna_number=0)
     store.record_epoch(search_id=search.id, trial_key="0", epoch=0, metrics={"val_acc": 0.5})
     assert _only_trial(store).node_id is None
