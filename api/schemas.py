@@ -9,7 +9,6 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Literal
 
-from prs_search.search_spaces import builtin_spaces
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from prs_search.recommend import Provenance, Recommendation
@@ -22,6 +21,7 @@ from prs_search.schemas import (
     SearchRequest,
     TrialPublic,
 )
+from prs_search.search_spaces import builtin_spaces
 
 # The built-in search spaces, listed when this module is imported (no torch import: only file names).
 SpaceName = Enum("SpaceName", {name: name for name in builtin_spaces()}, type=str)  # type: ignore[misc]

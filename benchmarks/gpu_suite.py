@@ -258,9 +258,9 @@ def throughput_compile_section(rec: Recorder, sizes: Sizes) -> None:
 def epoch_time_section(rec: Recorder, sizes: Sizes) -> None:
     import yaml
     from epoch_time import MIX_EPOCHS, cifar_sized_splits, full_trial_seconds, time_modes
-    from prs_search.search_spaces import builtin_spaces
 
     from prs_search.schemas import SearchRequest
+    from prs_search.search_spaces import builtin_spaces
     from prs_search.train import TrainConfig, default_device
 
     space = SearchRequest.model_fields["space"].default

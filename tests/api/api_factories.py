@@ -4,7 +4,6 @@ from pathlib import Path
 from typing import Any
 
 from prs_search.api.settings import ApiSettings
-
 from prs_search.schemas import Confirmation
 from prs_search.store import BestScheduleRecord, ResultsStore, SearchRecord, TrialRecord
 

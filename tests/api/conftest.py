@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from api_factories import LOCAL_BASE_URL, LOCAL_CLIENT, Rows, api_settings
 from fastapi.testclient import TestClient
-from prs_search.api.main import create_app
 
+from prs_search.api.main import create_app
 from prs_search.store import ResultsStore
 
 

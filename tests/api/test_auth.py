@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from api_factories import AUTH, TOKEN, api_settings
 from fastapi.testclient import TestClient
+
 from prs_search.api.main import create_app
 from prs_search.api.settings import LOOPBACK_HOSTS, load_settings
-
 from prs_search.errors import ConfigError
 
 BODY = {"dataset": "digits", "budget": 5}

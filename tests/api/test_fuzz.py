@@ -20,10 +20,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from prs_search.api.main import create_app
 from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 
+from prs_search.api.main import create_app
 from prs_search.store import ResultsStore
 
 OPERATIONS = [

@@ -12,9 +12,9 @@ import optuna
 import pytest
 from api_factories import AUTH, LOCAL_BASE_URL, LOCAL_CLIENT, Rows, api_settings
 from fastapi.testclient import TestClient
-from prs_search.api.main import create_app
 from sqlalchemy import text
 
+from prs_search.api.main import create_app
 from prs_search.errors import ConfigError, ConflictError
 from prs_search.schemas import SearchRequest
 from prs_search.store import ResultsStore

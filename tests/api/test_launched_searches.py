@@ -11,8 +11,8 @@ import optuna
 import pytest
 from api_factories import AUTH, LOCAL_BASE_URL, LOCAL_CLIENT, api_settings
 from fastapi.testclient import TestClient
-from prs_search.api.main import create_app
 
+from prs_search.api.main import create_app
 from prs_search.store import ResultsStore
 
 pytestmark = pytest.mark.slow

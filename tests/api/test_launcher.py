@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from api_factories import AUTH, TOKEN
 from fastapi.testclient import TestClient
+
 from prs_search.api.errors import ConflictError
 from prs_search.api.launcher import Launcher, default_program
 from prs_search.api.schemas import SearchCreate
-
 from prs_search.schemas import SearchRequest
 
 # Stands in for `prs-search`: prints its arguments and environment, then fails like an unknown dataset.

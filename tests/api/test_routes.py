@@ -6,8 +6,8 @@ from collections.abc import Callable
 import pytest
 from api_factories import AUTH, Rows
 from fastapi.testclient import TestClient
-from prs_search.api.deps import get_store
 
+from prs_search.api.deps import get_store
 from prs_search.recommend import recommend
 from prs_search.store import ResultsStore
 

@@ -15,9 +15,9 @@ import pytest
 import ray
 import typer.main
 import yaml
-from prs_search.api.settings import ApiSettings
 from ray._private.authentication import authentication_token_setup
 
+from prs_search.api.settings import ApiSettings
 from prs_search.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
