@@ -1,9 +1,8 @@
 """Every GPU figure issue 15 asks for, in one prepared run that writes them as JSON and Markdown.
 
-On the device machine (the call carries `carry: [".devbundle"]`, built here first with
-`bash ../shared/hooks/device-bundle.sh`; run it with timeout_s 600):
+On a GPU machine with the project installed (`make setup`; the suite needs about 600 s):
 
-    source .devbundle/activate.sh && python benchmarks/gpu_suite.py --out $OUT/gpu
+    python benchmarks/gpu_suite.py --out OUT/gpu
 
 Its rehearsal on the CPU, the same code paths at tiny sizes (about 95 s of CPU time; tests/test_gpu_suite.py runs it):
 
@@ -11,7 +10,7 @@ Its rehearsal on the CPU, the same code paths at tiny sizes (about 95 s of CPU t
 
 Sections, in the order they run, with their budget and the estimate of their time on one H100/H200
 (the suite's total budget, `--total-budget`, is 480 s on the GPU; a section gets at most what is left of it;
-start-up and the bundle's install come on top, so the device call fits its 600 s):
+start-up comes on top, so a 600 s limit fits it):
 
     section             budget        estimate   what
     throughput          60 s          ~40 s      throughput.py, eager, bf16: cifar_s, cifar_m, tiny in conv,
@@ -32,9 +31,9 @@ start-up and the bundle's install come on top, so the device call fits its 600 s
 A section runs in its own process (a CUDA error or a hung Ray cannot take the others down) and writes its
 figures after every measurement, so one stopped at its budget keeps what it measured; a section that fails
 records its error and the suite goes on. `--out DIR` receives `results.json` (every figure, the device, the
-versions, the date), `results.md` (the same as tables) and `log.txt` (the sections' output), rewritten after
-every section. The checkout is made importable first: a tree only put on PYTHONPATH, as the device
-machine has it, lacks `prs_search.search_spaces` (see `importable`). `--sections a,b` reruns a subset,
+versions, the date), `results.md` (the same as tables, rendered by benchmarks/gpu_report.py) and `log.txt`
+(the sections' output), rewritten after every section. The checkout is made importable first: a tree only
+put on PYTHONPATH lacks `prs_search.search_spaces` (see `importable`). `--sections a,b` reruns a subset,
 e.g. `--sections throughput_compile` if device time is left.
 
 `--smoke` runs `tiny` only, batch 8 and 16, one step, Dynamo with the `aot_eager` backend (tracing without
@@ -52,6 +51,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import signal
 import subprocess
 import sys
@@ -71,7 +71,6 @@ CIFAR_TRAIN = 50_000  # CIFAR-100's training images: what the epoch figures are 
 TRIAL_GOAL_S, GPU_HOURS_GOAL = 60.0, 1.0  # issue 15's goals: a 100-epoch cifar_s trial, the budget-200 search
 KILL_GRACE_S = 15.0  # past its budget a section has this long to notice its deadline before it is stopped
 MIN_SECTION_S = 5.0  # less left than this of the total: the section is skipped, not started
-DEVICE_COMMAND = "source .devbundle/activate.sh && python benchmarks/gpu_suite.py --out $OUT/gpu"
 
 
 GPU_TIMES = {
@@ -543,6 +542,8 @@ def run_section(
 
 
 def write(out: Path, results: dict[str, Any]) -> None:
+    from gpu_report import markdown  # beside this file; a section's process never needs it
+
     for name, text in ((RESULTS_JSON, json.dumps(finite(results), indent=1)), (RESULTS_MD, markdown(results))):
         tmp = out / f".{name}.tmp"
         tmp.write_text(text + "\n")
@@ -576,7 +577,7 @@ def main() -> int:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     results: dict[str, Any] = {
         "suite": {
-            "mode": "smoke" if args.smoke else "gpu", "device_command": DEVICE_COMMAND,
+            "mode": "smoke" if args.smoke else "gpu", "command": shlex.join(sys.argv),
             "started": datetime.now(UTC).isoformat(timespec="seconds"), "total_budget_s": total,
             "sizes": finite(asdict(sizes)),
         },
@@ -619,134 +620,6 @@ def child(name: str, sizes: Sizes, work: Path, deadline: float) -> int:
     finally:
         print(f"{name}: {time.time() - start:.1f} s, {deadline - time.time():.0f} s of its budget left")
     return 0
-
-
-# -- Markdown ---------------------------------------------------------------------------------------------------
-
-
-def fmt(value: Any, spec: str = ".1f", scale: float = 1.0, suffix: str = "") -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    return f"{value * scale:{spec}}{suffix}"
-
-
-def table(headers: list[str], rows: list[list[str]]) -> list[str]:
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(" ".join(c.replace("|", "/").split()) for c in cells) + " |"  # one line per row
-
-    return [line(headers), "|" + "---|" * len(headers)] + [line(row) for row in rows] + [""] if rows else []
-
-
-def throughput_md(figures: dict[str, Any]) -> list[str]:
-    rows = [
-        [r["preset"], str(r["batch"]), r["mode"], fmt(r["images_per_s"], ",.0f"), fmt(r["spread"], ".0f", 100, "%"),
-         fmt(r["flops_per_image"], ".3f", 1e-9), fmt(r["tflops"], ".2f"), fmt(r["mfu"], ".1f", 100, "%"),
-         fmt(r["vs_timm"], ".2f", suffix="x")]
-        for r in figures.get("rows", [])
-    ]  # fmt: skip
-    checks = [
-        [c["preset"], str(c["batch"]), fmt(c["attention_vs_timm"], ".2f", suffix="x"),
-         fmt(c["conv_vs_attention"], ".2f", suffix="x")]
-        for c in figures.get("checks", [])
-    ]  # fmt: skip
-    head = ["preset", "batch", "mode", "images/s", "spread", "GFLOP/img", "TFLOP/s", "MFU", "vs timm"]
-    return table(head, rows) + table(
-        ["preset", "batch", "attention / timm (goal >= 1.0)", "conv / attention (goal >= 1.5)"], checks
-    )
-
-
-def epoch_time_md(figures: dict[str, Any]) -> list[str]:
-    rows, trials = [], []
-    for run in figures.get("runs", []):
-        batch = f"{run['batch']}{' (space)' if run['space_batch'] else ''}"
-        for m in run["modes"]:
-            rows.append(
-                [batch, f"{run['train_images']:,}", m["label"], f"{m['mean']:.3f} ± {m['sd']:.3f}",
-                 fmt(m["images_per_s"], ",.0f"), fmt(m["s_per_epoch_50k"], ".3f")]
-            )  # fmt: skip
-        trials.append(
-            [batch, str(run["trial_epochs"]), fmt(run["trial_seconds_50k"]), fmt(run["goal_trial_seconds"], ".0f")]
-        )
-    head = ["batch", "train images", "mode", "s/epoch", "images/s", "s/epoch at 50,000"]
-    return table(head, rows) + table(["batch", "epochs", "prs trial s (50,000 images)", "goal s"], trials)
-
-
-def search_md(figures: dict[str, Any]) -> list[str]:
-    rows = [
-        [str(p["packing"]), fmt(p["gpus_per_trial"], ".3g"), fmt(p["cpus_per_trial"], ".3g"),
-         f"{p['trials']}/{p['budget']}", fmt(p["seconds"]), fmt(p["trials_per_hour"], ",.0f"), fmt(p["busy"]),
-         fmt(p["busy_active"])]
-        for p in figures.get("packings", [])
-    ]  # fmt: skip
-    head = [
-        "trials at once",
-        "GPUs/trial",
-        "CPUs/trial",
-        "trials",
-        "wall s",
-        "trials/hour",
-        "busy %",
-        "busy % training",
-    ]
-    return table(head, rows)
-
-
-def extrapolation_md(figures: dict[str, Any]) -> list[str]:
-    lines = [figures["method"], ""] if "method" in figures else []
-    inputs = figures.get("inputs", {})
-    if inputs:
-        lines += table(
-            ["input", "value"], [[k, fmt(v, ".3g") if isinstance(v, float) else str(v)] for k, v in inputs.items()]
-        )
-    rows = [
-        [f"`{e['command']}`", f"{e['batch']}{' (space)' if e['space_batch'] else ''}", fmt(e["s_per_epoch"], ".3f"),
-         fmt(e["trial_epochs_total"], ",.0f"), fmt(e["gpu_hours"], ".2f"), fmt(e["gpu_hours_no_pruning"], ".2f"),
-         fmt(e["goal_gpu_hours"], ".1f")]
-        for e in figures.get("estimates", [])
-    ]  # fmt: skip
-    head = ["search", "batch", "s/epoch", "trial-epochs", "GPU-hours", "no pruning", "goal"]
-    return lines + table(head, rows)
-
-
-def pytest_md(figures: dict[str, Any]) -> list[str]:
-    counts = figures.get("counts")
-    if not counts:
-        return []
-    row = [str(counts[k]) for k in ("passed", "failures", "errors", "skipped")] + [str(figures.get("returncode"))]
-    lines = table(["passed", "failed", "errors", "skipped", "exit"], [row])
-    return lines + [f"- failing: `{name}`" for name in counts["failing"]] + ([""] if counts["failing"] else [])
-
-
-RENDER: dict[str, Callable[[dict[str, Any]], list[str]]] = {
-    "throughput": throughput_md, "throughput_compile": throughput_md, "epoch_time": epoch_time_md,
-    "search": search_md, "extrapolation": extrapolation_md, "pytest_gpu": pytest_md,
-}  # fmt: skip
-
-
-def markdown(results: dict[str, Any]) -> str:
-    env, suite, sections = results.get("environment", {}), results["suite"], results["sections"]
-    lines = [f"# GPU suite ({suite['mode']}): {env.get('device', '?')}, {env.get('date', '?')}", ""]
-    versions = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items())
-    smi = env.get("nvidia_smi") or "no nvidia-smi"
-    lines += [f"Python {env.get('python')}, {versions}; CUDA {env.get('cuda')}; {smi}.", ""]
-    total = f"{fmt(suite.get('seconds'))} s of a {suite['total_budget_s']:.0f} s budget"
-    lines += [f"Total {total}; prs_search: {suite.get('prs_search')}.", ""]
-    summary = [
-        [name, s["status"], fmt(s["seconds"]), fmt(s["budget_s"], ".0f"), fmt(s["estimate_s"], ".0f"), s["error"] or ""]
-        for name, s in sections.items()
-    ]  # fmt: skip
-    lines += table(["section", "status", "seconds", "budget s", "estimate s", "error"], summary)
-    for name, s in sections.items():
-        lines += [
-            f"## {name}: {s['title']}",
-            "",
-            f"Status: {s['status']}" + (f": {s['error']}" if s["error"] else ""),
-            "",
-        ]
-        with contextlib.suppress(KeyError, TypeError):  # a section stopped mid-row still shows its other figures
-            lines += RENDER[name](s["figures"])
-        lines += [f"- skipped: {what}" for what in s["figures"].get("skipped", [])]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""benchmarks/gpu_suite.py: the one prepared GPU run, rehearsed on the CPU with `--smoke`.
+"""benchmarks/gpu_suite.py: the one prepared GPU run, rehearsed on the CPU with `--smoke`, and its Markdown
+(benchmarks/gpu_report.py).
 
 The smoke runs every section's code path at tiny sizes (a real Ray search among them), so a suite broken
 here is found before device time is spent on it.
@@ -16,12 +17,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ROOT / "benchmarks" / "gpu_suite.py"
+REPORT = ROOT / "benchmarks" / "gpu_report.py"
 SECTIONS = ("throughput", "epoch_time", "search", "extrapolation", "pytest_gpu", "throughput_compile")
 
 
-def load_suite() -> ModuleType:
-    """The suite as a module (benchmarks/ is no package); its top level imports the standard library only."""
-    spec = importlib.util.spec_from_file_location("gpu_suite", SUITE)
+def load(path: Path) -> ModuleType:
+    """A benchmark as a module (benchmarks/ is no package); their top levels import the standard library only."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -59,6 +61,26 @@ def test_the_markdown_names_every_section(smoke: tuple[dict[str, Any], str]) -> 
 
 
 @pytest.mark.slow
+def test_the_report_renders_the_markdown_again_from_the_json(smoke: tuple[dict[str, Any], str]) -> None:
+    results, markdown = smoke
+    assert load(REPORT).markdown(results) + "\n" == markdown
+
+
+def test_a_failed_section_shows_its_error_in_one_table_row() -> None:
+    section = {"title": "Packed real search", "status": "error", "seconds": 1.5, "budget_s": 160.0, "estimate_s": 140.0,
+               "error": "Ray died | twice\nat start", "figures": {"skipped": ["packing 8"]}}  # fmt: skip
+    results = {
+        "environment": {"device": "H100", "date": "2025-01-01"},
+        "suite": {"mode": "gpu", "seconds": 2.0, "total_budget_s": 480.0},
+        "sections": {"search": section},
+    }
+    lines = load(REPORT).markdown(results).splitlines()
+    assert "| search | error | 1.5 | 160 | 140 | Ray died / twice at start |" in lines
+    assert "## search: Packed real search" in lines
+    assert "- skipped: packing 8" in lines
+
+
+@pytest.mark.slow
 def test_the_search_has_trials_per_hour_per_packing(smoke: tuple[dict[str, Any], str]) -> None:
     results, _ = smoke
     packings = {p["packing"]: p for p in results["sections"]["search"]["figures"]["packings"]}
@@ -92,7 +114,7 @@ def test_the_extrapolation_uses_the_measured_epoch_and_packing(smoke: tuple[dict
 
 
 def test_asha_expected_epochs_follow_its_rungs() -> None:
-    suite = load_suite()
+    suite = load(SUITE)
     # E = 10, grace 2, factor 3: rungs at 2 and 6; all train 2 epochs, 1/3 reach 6, 1/9 reach 10.
     assert suite.asha_expected_epochs(10, 2, 3) == pytest.approx(2 + 4 / 3 + 4 / 9)
     assert suite.asha_expected_epochs(100, 25, 3) == pytest.approx(25 + 50 / 3 + 25 / 9)

@@ -8,6 +8,8 @@ attributes; the tests point only those attributes at the MD5s of the files they 
 """
 
 import hashlib
+import importlib.util
+import io
 import pickle
 import struct
 from pathlib import Path
@@ -15,10 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torchvision.datasets import CIFAR10, CIFAR100
 
 from prs_search.data import load_dataset
 from prs_search.errors import DatasetError
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Py2Str(bytes):
@@ -88,6 +93,30 @@ def write_cifar100(root: Path, monkeypatch: pytest.MonkeyPatch, n_train: int = 1
     return {"train_x": train_x, "train_y": train_y, "test_x": test_x, "test_y": test_y}
 
 
+def write_cifar10(
+    root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    train: list[tuple[np.ndarray, list[int]]],
+    test: tuple[np.ndarray, list[int]],
+) -> None:
+    """CIFAR-10's files under root/cifar-10-batches-py: one data batch per (images, labels) of `train`, classes
+    c0 ... c9."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    train_list = []
+    for b, (images, labels) in enumerate(train, start=1):
+        md5 = write_py2_pickle(folder / f"data_batch_{b}", batch_dict(images, labels, "labels", f"batch {b}"))
+        train_list.append([f"data_batch_{b}", md5])
+    md5 = write_py2_pickle(folder / "test_batch", batch_dict(*test, "labels", "test"))
+    monkeypatch.setattr(CIFAR10, "train_list", train_list)
+    monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", md5]])
+    names = {
+        Py2Str(b"label_names"): [Py2Str(f"c{i}".encode()) for i in range(10)],
+        Py2Str(b"num_cases_per_batch"): len(train[0][1]),
+    }
+    monkeypatch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": write_py2_pickle(folder / "batches.meta", names)})
+
+
 def test_written_files_have_the_documented_bytes_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_cifar100(tmp_path, monkeypatch)
     with (tmp_path / "cifar-100-python" / "train").open("rb") as f:
@@ -114,22 +143,12 @@ def test_cifar100_loads_through_torchvision(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_cifar10_loads_all_five_batches_in_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    folder = tmp_path / "cifar-10-batches-py"
-    folder.mkdir()
-    train_list = []
+    batches = []
     for b in range(1, 6):
         images = marked_images(3, b)
         images[2] = b  # tells the batches apart after concatenation
-        md5 = write_py2_pickle(folder / f"data_batch_{b}", batch_dict(images, [b, 0, 9], "labels", f"batch {b}"))
-        train_list.append([f"data_batch_{b}", md5])
-    md5 = write_py2_pickle(folder / "test_batch", batch_dict(marked_images(4, 9), [1, 2, 3, 4], "labels", "test"))
-    monkeypatch.setattr(CIFAR10, "train_list", train_list)
-    monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", md5]])
-    names = {
-        Py2Str(b"label_names"): [Py2Str(f"c{i}".encode()) for i in range(10)],
-        Py2Str(b"num_cases_per_batch"): 3,
-    }
-    monkeypatch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": write_py2_pickle(folder / "batches.meta", names)})
+        batches.append((images, [b, 0, 9]))
+    write_cifar10(tmp_path, monkeypatch, batches, (marked_images(4, 9), [1, 2, 3, 4]))
 
     raw = load_dataset("cifar10", tmp_path)
     assert raw.name == "cifar10" and raw.num_classes == 10
@@ -155,3 +174,31 @@ def test_cifar_with_wrong_checksum_is_a_dataset_error(tmp_path: Path, monkeypatc
     monkeypatch.undo()  # back to the real CIFAR-100 checksums, which these files do not have
     with pytest.raises(DatasetError, match="corrupted"):
         load_dataset("cifar100", tmp_path)
+
+
+def test_cifar_folder_writes_the_image_folder_of_the_docs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """benchmarks/cifar_folder.py: every image as train|test/<class>/NNNN.jpg in the official order within its
+    class, JPEG quality 75, and `imagefolder:` reads the folder back with the official test split."""
+    spec = importlib.util.spec_from_file_location("cifar_folder", ROOT / "benchmarks" / "cifar_folder.py")
+    assert spec is not None and spec.loader is not None
+    cifar_folder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cifar_folder)
+    train_x, test_x = marked_images(20, 0), marked_images(10, 1)
+    train_y = [i % 10 for i in range(20)]  # image 0 (red) is c0's first, image 10 is c0's second
+    train_x[10] = 0
+    train_x[10, :, :, 2] = 255  # blue
+    write_cifar10(tmp_path / "cifar", monkeypatch, [(train_x, train_y)], (test_x, list(range(10))))
+
+    written = cifar_folder.write_cifar_folder(tmp_path / "folder", tmp_path / "cifar")
+    assert written == {"train": {f"c{i}": 2 for i in range(10)}, "test": {f"c{i}": 1 for i in range(10)}}
+    train = tmp_path / "folder" / "train"
+    assert sorted(p.relative_to(train).as_posix() for p in (train / "c0").iterdir()) == ["c0/0000.jpg", "c0/0001.jpg"]
+    first, second = (np.asarray(Image.open(train / "c0" / f"000{i}.jpg")).astype(int) for i in (0, 1))
+    assert np.abs(first - [255, 0, 0]).max() <= 2 and np.abs(second - [0, 0, 255]).max() <= 2
+    reference = io.BytesIO()
+    Image.fromarray(train_x[0]).save(reference, "JPEG", quality=75)
+    assert Image.open(train / "c0" / "0000.jpg").quantization == Image.open(reference).quantization
+
+    raw = load_dataset(f"imagefolder:{tmp_path / 'folder'}", tmp_path)
+    assert raw.num_classes == 10 and len(raw.train.y) == 20 and len(raw.test.y) == 10
+    assert sorted(raw.test.y.tolist()) == list(range(10))
