@@ -11,7 +11,7 @@ import socket
 from functools import cache
 from pathlib import Path
 
-from prs_search.schemas import NAME_LENGTH
+from prs_search.field_types import NAME_LENGTH
 
 
 @cache

@@ -29,8 +29,9 @@ from typing import Literal
 from pydantic import Field
 
 from prs_search.errors import ConfigError, NotFoundError
+from prs_search.field_types import SwitchEpochs
 from prs_search.schedule import Schedule
-from prs_search.schemas import BestScheduleRecord, Record, SwitchEpochs
+from prs_search.schemas import BestScheduleRecord, Record
 from prs_search.stats import Interval
 from prs_search.store import ResultsStore, SearchRecord
 

@@ -18,8 +18,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, Stri
 
 from prs_search.dataset_registry import IMAGEFOLDER_PREFIX, datasets_help, list_datasets
 from prs_search.errors import NOT_BLANK, ConfigError
+from prs_search.field_types import DATASET_LENGTH, MAX_INT32, DriverOrigin
 from prs_search.recipe import RECIPE, ConvVariant
-from prs_search.schemas import DATASET_LENGTH, MAX_INT32, DriverOrigin
 
 log = logging.getLogger(__name__)
 

@@ -13,22 +13,18 @@ import pytest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import String
 
+from prs_search.field_types import DATASET_LENGTH, JsonObject, Measured, SearchStatus, as_id
 from prs_search.schemas import (
-    DATASET_LENGTH,
     DATASET_PATTERN,
     BestScheduleRecord,
     ConfirmationRunRecord,
     DriverRecord,
     EpochRecord,
     EpochValues,
-    JsonObject,
-    Measured,
     SearchRecord,
     SearchRequest,
-    SearchStatus,
     StudyRunRecord,
     TrialRecord,
-    as_id,
 )
 from prs_search.store import models
 

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from prs_search.schemas import DATASET_LENGTH, MAX_INT32
+from prs_search.field_types import DATASET_LENGTH, MAX_INT32
 
 from .. import services
 from ..deps import CacheDep, StoreDep

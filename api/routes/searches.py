@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from prs_search.schemas import DATASET_LENGTH, MAX_INT32, MAX_PAGE, NAME_LENGTH, SearchStatus, TrialState
+from prs_search.field_types import DATASET_LENGTH, MAX_INT32, MAX_PAGE, NAME_LENGTH, SearchStatus, TrialState
 
 from .. import services
 from ..deps import LauncherDep, SettingsDep, StoreDep, WriterDep

@@ -25,7 +25,7 @@ from prs_search.cli.options import (
 from prs_search.cli.progress import LiveBar
 from prs_search.cli.request_options import with_request_options
 from prs_search.errors import ConfigError, describe_errors
-from prs_search.schemas import SearchStatus
+from prs_search.field_types import SearchStatus
 from prs_search.search_request import SearchRequest
 
 if TYPE_CHECKING:  # Ray and torch are imported lazily so `--help` stays fast

@@ -9,7 +9,7 @@ from typing import Any
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
-from prs_search.schemas import TrialState
+from prs_search.field_types import TrialState
 from prs_search.search.outcome import trial_outcome
 from prs_search.search.trainable import NODE_ID
 from prs_search.search.trial_config import TrialConfig, trial_config

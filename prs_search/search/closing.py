@@ -7,7 +7,7 @@ trials, and the API and optuna-dashboard would show them live for good.
 
 import optuna
 
-from prs_search.schemas import MAX_PAGE, TrialState
+from prs_search.field_types import MAX_PAGE, TrialState
 from prs_search.store import ResultsStore, SearchRecord
 
 

@@ -29,8 +29,9 @@ from ray.tune import Callback
 from ray.tune.experiment import Trial as RayTrial
 
 from prs_search.data import Splits
+from prs_search.field_types import TrialState
 from prs_search.schedule import Schedule
-from prs_search.schemas import Confirmation, ConfirmationRunRecord, TrialRecord, TrialState
+from prs_search.schemas import Confirmation, ConfirmationRunRecord, TrialRecord
 from prs_search.search.outcome import METRIC
 from prs_search.search.trainable import run_trial
 from prs_search.search.trial_config import CandidateRole, ConfirmationConfig, ConfirmationRun, confirmation_config

@@ -19,9 +19,10 @@ from ray.tune.search import ConcurrencyLimiter
 
 from prs_search.data import Splits, load_dataset, make_splits
 from prs_search.errors import ConfigError
+from prs_search.field_types import SearchStatus, TrialState
 from prs_search.known import check_known
 from prs_search.recipe import TrainConfig
-from prs_search.schemas import Confirmation, NewSearch, SearchStatus, TrialState
+from prs_search.schemas import Confirmation, NewSearch
 from prs_search.search import cluster
 from prs_search.search.callbacks import SearchProgress, StoreCallback, SuggestionRecorder
 from prs_search.search.closing import close_running_trials, optuna_storage

@@ -24,7 +24,8 @@ from typing import Any
 from ray import tune
 
 from prs_search.errors import PRSError
-from prs_search.schemas import SearchRecord, SearchStatus
+from prs_search.field_types import SearchStatus
+from prs_search.schemas import SearchRecord
 from prs_search.search_request import SearchJob
 from prs_search.settings import get_settings
 from prs_search.store import ResultsStore

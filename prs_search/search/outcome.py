@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Any
 
-from prs_search.schemas import TrialState
+from prs_search.field_types import TrialState
 
 METRIC = "val_acc"
 # Our epoch counter, not Ray's training_iteration: a trial replayed from its checkpoint by a resumed

@@ -9,16 +9,15 @@ returns are those of `prs_search.schemas`, re-exported here.
     optuna.storages.RDBStorage(store.url, engine_kwargs=store.optuna_engine_kwargs())
 """
 
+from prs_search.field_types import SearchStatus, TrialState
 from prs_search.schemas import (
     BestScheduleRecord,
     DatasetSummary,
     EpochRecord,
     LayerStatsRecord,
     SearchRecord,
-    SearchStatus,
     StudyRunRecord,
     TrialRecord,
-    TrialState,
 )
 from prs_search.store.db import make_engine, parse_url, safe_url, session_scope
 from prs_search.store.migrations import current_revision, downgrade, head_revision, upgrade

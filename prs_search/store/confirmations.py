@@ -11,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from prs_search.errors import checked
-from prs_search.schemas import ConfirmationRunRecord, Finite, JsonObject, NonNegative, Seconds, ShortText, SwitchEpochs
+from prs_search.field_types import Finite, JsonObject, NonNegative, Seconds, ShortText, SwitchEpochs
+from prs_search.schemas import ConfirmationRunRecord
 from prs_search.store import queries
 from prs_search.store.models import ConfirmationRun
 

@@ -28,8 +28,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from prs_search.errors import ConflictError, checked
+from prs_search.field_types import DriverOrigin, SearchStatus
 from prs_search.processes import process_alive, process_started, this_machine
-from prs_search.schemas import DriverOrigin, DriverRecord, SearchRecord, SearchStatus
+from prs_search.schemas import DriverRecord, SearchRecord
 from prs_search.store import dataset_versions, queries
 from prs_search.store.models import DriverLease, Search, utcnow
 

@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
-from prs_search.schemas import (
+from prs_search.field_types import (
     DATASET_LENGTH,
     LABEL_LENGTH,
     NAME_LENGTH,

@@ -8,7 +8,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from prs_search.errors import ConfigError, StoreError
-from prs_search.schemas import DatasetSummary, TrialState
+from prs_search.field_types import TrialState
+from prs_search.schemas import DatasetSummary
 from prs_search.store.models import BestSchedule, ConfirmationRun, EpochMetric, Search, Trial
 
 

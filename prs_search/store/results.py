@@ -12,49 +12,33 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
 from pydantic import Field, StrictInt, StrictStr, ValidationError
-from sqlalchemy import URL, Engine, func, select, update
+from sqlalchemy import URL, Engine, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from prs_search.errors import ConfigError, checked, describe_errors
-from prs_search.recipe import ConvVariant
-from prs_search.schemas import (
+from prs_search.field_types import (
     MAX_INT32,
     MAX_PAGE,
-    BestScheduleRecord,
-    Confirmation,
-    Count,
     DatasetName,
-    DatasetSummary,
-    EpochMetrics,
-    EpochRecord,
-    Finite,
-    Fraction,
     JsonObject,
-    Name,
-    NewSearch,
     NodeId,
     NonNegative,
-    Record,
-    SearchRecord,
     SearchStatusField,
-    Seconds,
     ShortText,
-    StemName,
-    StudyRunRecord,
-    StudyRunStatus,
     SwitchEpochs,
-    TrialRecord,
     TrialState,
     TrialStateField,
     as_id,
 )
-from prs_search.store import dataset_versions as versions  # the call sites keep the short name
-from prs_search.store import migrations, queries
+from prs_search.schemas import EpochMetrics, EpochRecord, NewSearch, Record, SearchRecord, TrialRecord
+from prs_search.store import dataset_versions, migrations, queries
+from prs_search.store.answers import AnswersMixin
 from prs_search.store.confirmations import ConfirmationsMixin
 from prs_search.store.db import make_engine, run_transaction, safe_url, session_factory, writer
 from prs_search.store.leases import LeasesMixin
-from prs_search.store.models import BestSchedule, EpochMetric, Search, StudyRun, Trial, utcnow
+from prs_search.store.models import EpochMetric, Search, Trial, utcnow
+from prs_search.store.study_runs import StudyRunsMixin
 
 T = TypeVar("T")
 R = TypeVar("R", bound=Record)
@@ -66,7 +50,7 @@ SearchKey = StrictStr | StrictInt
 EPOCH_COLUMNS = tuple(EpochMetrics.model_fields)
 
 
-class ResultsStore(ConfirmationsMixin, LeasesMixin):
+class ResultsStore(AnswersMixin, StudyRunsMixin, ConfirmationsMixin, LeasesMixin):
     """Searches, trials, per-epoch metrics and the best schedule per (dataset, num_samples).
 
     `ResultsStore(url)` connects and brings the tables up to date (`migrate=False` skips that, for
@@ -79,9 +63,9 @@ class ResultsStore(ConfirmationsMixin, LeasesMixin):
         self._backoff = backoff
         self._reader: sessionmaker[Session] = session_factory(queries.snapshot_reads(self._engine))
         self._writer: sessionmaker[Session] = session_factory(writer(self._engine))
-        self._versions = versions.VersionReader(self._engine)
+        self._versions = dataset_versions.VersionReader(self._engine)
         self._async_versions = (
-            versions.AsyncVersionReader(self._engine) if self._engine.dialect.name == "postgresql" else None
+            dataset_versions.AsyncVersionReader(self._engine) if self._engine.dialect.name == "postgresql" else None
         )
         if migrate:
             try:
@@ -158,7 +142,7 @@ class ResultsStore(ConfirmationsMixin, LeasesMixin):
             row = Search(**new.model_dump(by_alias=True))  # the record's fields are the columns' names
             session.add(row)
             session.flush()
-            versions.bump(session, new.dataset)
+            dataset_versions.bump(session, new.dataset)
             return SearchRecord.model_validate(row)
 
         return self._write(work, conflict=taken)  # a concurrent create with the same name won the race
@@ -207,7 +191,7 @@ class ResultsStore(ConfirmationsMixin, LeasesMixin):
             row.finished_at = utcnow() if status.is_final else None
             row.updated_at = utcnow()
             session.flush()
-            versions.bump(session, row.dataset)
+            dataset_versions.bump(session, row.dataset)
             return SearchRecord.model_validate(row)
 
         return self._write(work)
@@ -252,7 +236,9 @@ class ResultsStore(ConfirmationsMixin, LeasesMixin):
         switch_epochs = list(schedule)
 
         def work(session: Session) -> TrialRecord:
-            versions.bump(session, queries.require_search(session, search_id).dataset)  # the trial count changes
+            dataset_versions.bump(
+                session, queries.require_search(session, search_id).dataset
+            )  # the trial count changes
             first = {
                 "search_id": search_id, "trial_key": trial_key, "optuna_number": optuna_number,
                 "schedule": switch_epochs, "params": params, "state": TrialState.RUNNING.value, "epochs_run": 0,
@@ -315,7 +301,7 @@ class ResultsStore(ConfirmationsMixin, LeasesMixin):
             row.state = state.value
             row.error = error
             session.flush()
-            versions.bump_search(session, search_id)
+            dataset_versions.bump_search(session, search_id)
             return TrialRecord.model_validate(row)
 
         return self._write(work)
@@ -400,143 +386,7 @@ class ResultsStore(ConfirmationsMixin, LeasesMixin):
         """
         return self._read(lambda session: _record(TrialRecord, queries.best_trial(session, search_id)))
 
-    # -- results ----------------------------------------------------------------------------------
-
-    @checked
-    def set_test_result(self, *, search_id: int, trial_id: int | None, test_acc: Finite) -> SearchRecord:
-        """Record the test accuracy of the search's chosen schedule (also on its best-schedule row);
-        `trial_id` is its search trial, None for a PRS default that only the re-evaluation trained."""
-
-        def work(session: Session) -> SearchRecord:
-            search = queries.require_search(session, search_id, for_update=True)
-            trial = None if trial_id is None else session.get(Trial, trial_id)
-            if trial_id is not None and (trial is None or trial.search_id != search_id):
-                raise ConfigError(f"trial {trial_id} does not belong to search {search_id}")
-            search.test_acc = test_acc
-            search.test_trial_id = trial_id
-            search.updated_at = utcnow()
-            same_trial = BestSchedule.trial_id.is_(None) if trial_id is None else BestSchedule.trial_id == trial_id
-            session.execute(
-                update(BestSchedule).where(BestSchedule.search_id == search_id, same_trial).values(test_acc=test_acc)
-            )
-            session.flush()
-            versions.bump(session, search.dataset)
-            return SearchRecord.model_validate(search)
-
-        return self._write(work)
-
-    @checked
-    def update_best_schedule(
-        self, *, search_id: int, confirmation: Confirmation | None = None
-    ) -> BestScheduleRecord | None:
-        """Offer the search's answer as the best schedule of its (dataset, num_samples): the re-evaluated
-        choice when given, else its best COMPLETE trial.
-
-        It replaces the stored one when its val_acc is strictly higher, or when the stored one came
-        from this same search. Returns the row now stored (possibly another search's), or None when
-        the search has nothing to offer."""
-
-        def work(session: Session) -> BestScheduleRecord | None:
-            search = queries.require_search(session, search_id)
-            values = _offer(session, search, confirmation)
-            if values is None:
-                return None
-            versions.bump(session, search.dataset)
-            queries.upsert(session, BestSchedule, values, conflict=("dataset", "num_samples"), update=None)
-            row = BestSchedule.find(session, search.dataset, search.num_samples, for_update=True)
-            assert row is not None
-            if row.search_id == search.id or values["val_acc"] > row.val_acc:
-                for name, value in values.items():
-                    setattr(row, name, value)
-                session.flush()
-            return BestScheduleRecord.model_validate(row)
-
-        return self._write(work)
-
-    @checked
-    def best_schedules(self, *, dataset: str | None = None, search_id: int | None = None) -> list[BestScheduleRecord]:
-        """Best schedules by dataset, then size (ascending); with `search_id`, the one that search stands
-        behind (none when another search's answer holds its size)."""
-
-        def work(session: Session) -> list[BestScheduleRecord]:
-            stmt = select(BestSchedule).options(joinedload(BestSchedule.search))
-            if dataset is not None:
-                stmt = stmt.where(BestSchedule.dataset == dataset)
-            if search_id is not None:
-                stmt = stmt.where(BestSchedule.search_id == search_id)
-            stmt = stmt.order_by(BestSchedule.dataset, BestSchedule.num_samples)
-            return [BestScheduleRecord.model_validate(row) for row in session.scalars(stmt)]
-
-        return self._read(work)
-
-    def datasets(self) -> list[DatasetSummary]:
-        """Every searched dataset with its sizes, search and trial counts, by name."""
-        return self._read(queries.dataset_summaries)
-
-    # -- studies ----------------------------------------------------------------------------------
-
-    @checked
-    def add_study_run(
-        self, *, study: Name, dataset: DatasetName, fraction: Fraction | None, num_samples: Count,
-        schedule_label: ShortText, schedule: tuple[NonNegative, ...], epochs: Count, model: ShortText,
-        stem: StemName, conv: ConvVariant | None, seed: NonNegative, status: StudyRunStatus, val_acc: Finite,
-        test_acc: Finite | None, train_acc: Finite | None, seconds: Seconds, fourier: JsonObject | None = None,
-    ) -> StudyRunRecord:  # fmt: skip
-        """Record one finished run of a study. The same (study, num_samples, schedule_label, seed)
-        twice -> `ConfigError`."""
-
-        def work(session: Session) -> StudyRunRecord:
-            # Built per attempt: a retried transaction starts from scratch.
-            row = StudyRun(
-                study=study, dataset=dataset, fraction=fraction, num_samples=num_samples,
-                schedule_label=schedule_label, schedule=list(schedule), epochs=epochs, model=model, stem=stem,
-                conv=conv, seed=seed, status=status, val_acc=val_acc, test_acc=test_acc, train_acc=train_acc,
-                seconds=seconds, fourier=fourier, created_at=utcnow(),
-            )  # fmt: skip
-            session.add(row)
-            session.flush()
-            return StudyRunRecord.model_validate(row)
-
-        taken = f"study {study!r} already has a run of {schedule_label!r} at {num_samples} images with seed {seed}"
-        return self._write(work, conflict=taken)
-
-    @checked
-    def study_runs(self, *, study: Name | None = None, dataset: DatasetName | None = None) -> list[StudyRunRecord]:
-        """Runs of one study and/or one dataset (all runs when neither is given), oldest first."""
-        where = []
-        if study is not None:
-            where.append(StudyRun.study == study)
-        if dataset is not None:
-            where.append(StudyRun.dataset == dataset)
-
-        def work(session: Session) -> list[StudyRunRecord]:
-            rows = session.scalars(select(StudyRun).where(*where).order_by(StudyRun.id))
-            return [StudyRunRecord.model_validate(r) for r in rows]
-
-        return self._read(work)
-
 
 def _record(kind: type[R], row: object | None) -> R | None:
     """The record of a row that may not exist."""
     return None if row is None else kind.model_validate(row)
-
-
-def _offer(session: Session, search: Search, confirmation: Confirmation | None) -> dict[str, Any] | None:
-    """The best-schedule row a search offers: its confirmed choice, else its best trial (no interval)."""
-    common = {
-        "dataset": search.dataset, "num_samples": search.num_samples, "search_id": search.id, "epochs": search.epochs,
-        "model": search.model, "stem": search.stem, "updated_at": utcnow(),
-    }  # fmt: skip
-    if confirmation is not None:
-        tested = search.test_trial_id == confirmation.trial_id and search.test_acc is not None
-        return {**common, **confirmation.model_dump(), "test_acc": search.test_acc if tested else None}
-    best = queries.best_trial(session, search.id)
-    if best is None or best.val_acc is None:
-        return None
-    unconfirmed = dict.fromkeys(("seeds", "val_low", "val_high", "baseline_schedule", "advantage",
-                                 "advantage_low", "advantage_high"))  # fmt: skip
-    tested = search.test_trial_id == best.id
-    return {
-        **common, **unconfirmed, "trial_id": best.id, "schedule": list(best.schedule), "val_acc": best.val_acc,
-        "test_acc": search.test_acc if tested else None,
-    }  # fmt: skip

@@ -24,9 +24,9 @@ from prs_search.analysis.fourier import FourierProfile, Reading
 from prs_search.analysis.sources import DataSpec
 from prs_search.baseline import CnnRecipe, train_accuracy, train_cnn
 from prs_search.errors import ClusterError, PRSError
+from prs_search.field_types import StudyRunStatus
 from prs_search.recipe import TrainConfig
 from prs_search.schedule import Schedule
-from prs_search.schemas import StudyRunStatus
 from prs_search.train import default_device, train
 
 log = logging.getLogger(__name__)
