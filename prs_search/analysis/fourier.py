@@ -21,7 +21,7 @@ Pure tensor maths: no model, no data loading.
 import csv
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import torch
 
@@ -42,7 +42,7 @@ def check_reading(text: str) -> Reading:
     """A reading's name, as the options take it."""
     if text not in READINGS:
         raise ConfigError(f"unknown Fourier reading {text!r}: use {' or '.join(READINGS)}")
-    return cast(Reading, text)
+    return text
 
 
 def diagonal_bins(size: int, reading: Reading) -> torch.Tensor:

@@ -94,7 +94,7 @@ class HybridViT(nn.Module):
             raise ConfigError(f"img_size {img_size} is not divisible by patch_size {patch_size}")
         self.num_classes, self.embed_dim, self.depth, self.conv = num_classes, embed_dim, depth, conv
         self.stem = STEMS[stem](img_size, patch_size, in_chans, embed_dim, tuple(stem_channels))
-        self.grid_size: tuple[int, int] = tuple(self.stem.grid_size)  # type: ignore[arg-type,assignment]
+        self.grid_size: tuple[int, int] = tuple(self.stem.grid_size)  # type: ignore[arg-type]
         dpr = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # stochastic depth grows with depth
         self.blocks = nn.Sequential(
             *[
@@ -124,7 +124,7 @@ class HybridViT(nn.Module):
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
 
-    @torch.jit.ignore
+    @torch.jit.ignore  # type: ignore[untyped-decorator]  # torch gives it no annotations
     def no_weight_decay(self) -> set[str]:
         """Position terms are priors, not weights to shrink (as timm excludes pos_embed)."""
         return {n for n, _ in self.named_parameters() if n.endswith(POSITION_PARAMS)}

@@ -135,7 +135,7 @@ def _install_sqlite_hooks(engine: Engine, *, wal: bool) -> None:
     def _on_connect(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy emit BEGIN itself (the sqlite3 module's own transaction handling skips it
         # for SELECT and DDL); see SQLAlchemy's "Transactions with SQLite and the sqlite3 driver".
-        dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
         cursor.execute("PRAGMA foreign_keys = ON")

@@ -111,7 +111,7 @@ def run_on_ray(
 
     remote = ray.remote(num_cpus=1, num_gpus=gpus_per_job, max_retries=0)(run_one)
     waiting = list(reversed(specs))
-    running: dict[ray.ObjectRef, RunSpec] = {}
+    running: dict[ray.ObjectRef[RunOutcome], RunSpec] = {}
     failure: PRSError | None = None
     while waiting or running:
         while failure is None and waiting and len(running) < jobs:
