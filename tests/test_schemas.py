@@ -1,4 +1,5 @@
-"""prs_search/schemas.py on its own: the limits it shares with the SQL columns, and its validators.
+"""prs_search/schemas.py and field_types.py on their own: the limits they share with the SQL columns, and
+their validators (and the request's patterns and numbers, from search_request.py).
 
 The store, the API and the CLI test these types through their own doors; here each rule is asserted once,
 where it is defined.
@@ -13,19 +14,19 @@ import pytest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import String
 
+from prs_search.errors import ConfigError
 from prs_search.field_types import DATASET_LENGTH, JsonObject, Measured, SearchStatus, as_id
 from prs_search.schemas import (
-    DATASET_PATTERN,
     BestScheduleRecord,
     ConfirmationRunRecord,
     DriverRecord,
     EpochRecord,
     EpochValues,
     SearchRecord,
-    SearchRequest,
     StudyRunRecord,
     TrialRecord,
 )
+from prs_search.search_request import DATASET_PATTERN, SearchRequest, check_name, default_search_name
 from prs_search.store import models
 
 # The record each table is read into. DatasetVersion has none: its key is a dataset a best schedule names.
@@ -101,10 +102,19 @@ def test_as_id_leaves_everything_else_a_name(key: str) -> None:
     assert as_id(key) is None
 
 
-def test_a_search_name_must_not_read_as_an_id() -> None:
-    with pytest.raises(ValidationError, match="must not be all digits"):
-        SearchRequest(dataset="digits", budget=1, name=" 12 ")
-    assert SearchRequest(dataset="digits", budget=1, name="run-12").name == "run-12"
+@pytest.mark.parametrize("name", [" 12 ", "12", "my search", "x/y", "x" * 201])
+def test_a_new_name_is_a_safe_file_name_that_does_not_read_as_an_id(name: str) -> None:
+    """One rule for a new search's (CLI, API) and a study's name: the request's pattern and `check_name`."""
+    with pytest.raises(ValidationError, match="name"):
+        SearchRequest(dataset="digits", budget=1, name=name)
+    with pytest.raises(ConfigError, match="a name is letters"):
+        check_name(name)
+
+
+@pytest.mark.parametrize("name", ["run-12", "12b", "cifar10-small-dense", "x" * 200])
+def test_names_that_follow_the_rule_pass_both_checks(name: str) -> None:
+    assert SearchRequest(dataset="digits", budget=1, name=name).name == name
+    check_name(name)
 
 
 # -- the request's numbers --------------------------------------------------------------------------
@@ -205,3 +215,17 @@ def test_records_are_frozen() -> None:
     values = EpochValues(val_acc=0.5)
     with pytest.raises(ValidationError, match="frozen"):
         values.val_acc = 0.6  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("dataset", "space", "size"),
+    [("digits", "monotone", {}), ("imagefolder:/srv/my images/ä/flowers", "/x/my space.yaml", {"fraction": 0.1}),
+     ("imagefolder:/data/123", "free", {"num_samples": 500})],
+)  # fmt: skip
+def test_a_default_name_follows_the_name_rule_and_names_the_size(
+    dataset: str, space: str, size: dict[str, Any]
+) -> None:
+    request = SearchRequest(dataset=dataset, budget=1, space=space, **size)
+    name = default_search_name(request)
+    check_name(name)
+    assert f"-{request.size_label}-" in name and name != default_search_name(request)  # random suffix: unique
