@@ -33,10 +33,10 @@ from prs_search.field_types import TrialState
 from prs_search.schedule import Schedule
 from prs_search.schemas import Confirmation, ConfirmationRunRecord, TrialRecord
 from prs_search.search.outcome import METRIC
+from prs_search.search.plan import Plan
 from prs_search.search.trainable import run_trial
 from prs_search.search.trial_config import CandidateRole, ConfirmationConfig, ConfirmationRun, confirmation_config
 from prs_search.search.tuner import build_tuner
-from prs_search.search_request import SearchJob
 from prs_search.stats import accuracy_interval, paired_difference
 from prs_search.store import ResultsStore, SearchRecord
 
@@ -83,13 +83,13 @@ def candidates(store: ResultsStore, search: SearchRecord, top: int, depth: int) 
 
 
 def confirm(
-    request: SearchJob, store: ResultsStore, search: SearchRecord, splits: Splits, base: dict[str, Any], depth: int,
-    stopper: tune.Stopper | None = None,
-) -> Confirmation | None:  # fmt: skip
-    """Retrain the finalists and the PRS default with `request.confirm_seeds` more seeds, store every run,
+    plan: Plan, store: ResultsStore, search: SearchRecord, stopper: tune.Stopper | None = None
+) -> Confirmation | None:
+    """Retrain the finalists and the PRS default with `confirm_seeds` more seeds, store every run,
     and conclude; None when there is nothing to re-evaluate (no complete trial). `stopper` (the driver's
     lease) ends the runs early: the finished ones are stored, the others are not (a resume runs them)."""
-    found, baseline = candidates(store, search, request.confirm_top, depth)
+    request = plan.job
+    found, baseline = candidates(store, search, request.confirm_top, plan.depth)
     if not found:
         log.warning("search %s has no complete trial: no finalist to re-evaluate", search.name)
         return None
@@ -99,7 +99,7 @@ def confirm(
     todo = [(c, s) for c in found for s in seeds if (c.key, s) not in stored]
     if todo:
         log.info("re-evaluating %d finalist(s) and the PRS default: %d runs", len(found), len(todo))
-        _run(request, store, search, splits, base, todo, stopper)
+        _run(plan, store, search, todo, stopper)
     return conclude(store, search, found, seeds, baseline)
 
 
@@ -115,9 +115,12 @@ def _record_reused(store: ResultsStore, search: SearchRecord, found: list[Candid
 
 
 def _run(
-    request: SearchJob, store: ResultsStore, search: SearchRecord, splits: Splits, base: dict[str, Any],
-    todo: list[tuple[Candidate, int]], stopper: tune.Stopper | None,
-) -> None:  # fmt: skip
+    plan: Plan,
+    store: ResultsStore,
+    search: SearchRecord,
+    todo: list[tuple[Candidate, int]],
+    stopper: tune.Stopper | None,
+) -> None:
     configs = [
         ConfirmationRun(
             schedule=list(c.schedule), train={**c.params, "seed": seed}, params=c.params, candidate=c.key,
@@ -126,9 +129,9 @@ def _run(
         for c, seed in todo
     ]  # fmt: skip
     tuner = build_tuner(  # no scheduler: every run trains all its epochs
-        confirmation_trial, request, splits, base, name=f"{search.name}-confirm",
+        confirmation_trial, plan, name=f"{search.name}-confirm",
         callback=ConfirmCallback(store, search), trial_dirname=_run_dirname, stopper=stopper,
-        param_space={"run": tune.grid_search(configs)}, max_concurrent_trials=request.max_concurrent,
+        param_space={"run": tune.grid_search(configs)}, max_concurrent_trials=plan.job.max_concurrent,
     )  # fmt: skip
     tuner.fit()
 

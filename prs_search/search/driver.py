@@ -9,7 +9,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import optuna
 from ray import tune
@@ -17,11 +16,10 @@ from ray.tune.experiment import Trial as RayTrial
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 
-from prs_search.data import Splits, load_dataset, make_splits
+from prs_search.data import Splits
 from prs_search.errors import ConfigError
 from prs_search.field_types import SearchStatus, TrialState
 from prs_search.known import check_known
-from prs_search.recipe import TrainConfig
 from prs_search.schemas import Confirmation, NewSearch
 from prs_search.search import cluster
 from prs_search.search.callbacks import SearchProgress, StoreCallback, SuggestionRecorder
@@ -29,8 +27,8 @@ from prs_search.search.closing import close_running_trials, optuna_storage
 from prs_search.search.confirm import confirm, mark_study
 from prs_search.search.driver_lease import DriverLease, StopReason, hold_lease
 from prs_search.search.outcome import TIME_ATTR
+from prs_search.search.plan import Plan, make_plan
 from prs_search.search.searcher import PRSOptunaSearch, Replay
-from prs_search.search.spaces import SearchSpace, load_space
 from prs_search.search.trainable import run_trial
 from prs_search.search.trial_checkpoint import load_run_model, load_trial_model
 from prs_search.search.trial_config import trial_config
@@ -39,7 +37,7 @@ from prs_search.search_request import SearchJob, default_search_name
 from prs_search.settings import get_settings
 from prs_search.store import BestScheduleRecord, ResultsStore, SearchRecord
 from prs_search.store.db import PATIENT_RETRIES
-from prs_search.train import build_model, default_device, evaluate
+from prs_search.train import default_device, evaluate
 
 log = logging.getLogger(__name__)
 
@@ -55,40 +53,13 @@ class SearchSummary:
     recommended: BestScheduleRecord | None = None  # this search's answer, when it is the stored one
 
 
-@dataclass(frozen=True)
-class Plan:
-    """A request resolved against its data and space: what every stage of a driver run reads."""
-
-    job: SearchJob
-    space: SearchSpace
-    splits: Splits
-    base: dict[str, Any]  # every trial's training settings before the space's and the trial's own
-    architecture: dict[str, Any]  # the model's shape (stored as the search's `model_config`)
-    initial: list[dict[str, int]]  # the space's `initial` schedules as Optuna parameters
-
-    @property
-    def depth(self) -> int:
-        return int(self.architecture["depth"])
-
-    def new_search(self, name: str) -> NewSearch:
-        """The search this plan asks for, as the store keeps it. The request's fields that a search keeps
-        are copied by name; the rest is what the plan resolved."""
-        resolved = {
-            "name": name, "num_samples": self.splits.num_samples, "space": self.space.name,
-            "space_config": self.space.to_dict(), "model_config": self.architecture, "study_name": f"prs-{name}",
-            "storage_path": str(self.job.storage_path), "val_size": len(self.splits.val),
-        }  # fmt: skip
-        kept = NewSearch.model_fields.keys() & type(self.job).model_fields.keys()
-        return NewSearch(**{**self.job.model_dump(include=kept), **resolved})
-
-
 def run_search(request: SearchJob, on_progress: Callable[[SearchProgress], None] | None = None) -> SearchSummary:
     """Run (or continue) the search `request` asks for, where it says; the summary when it stops."""
     started = time.monotonic()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # progress is ours to show
     cluster.check_address(request.ray_address)  # a bad address fails in a second, before the data loads
     check_known(request)
-    plan = _plan(request)
+    plan = make_plan(request)
     store = ResultsStore(request.database_url, retries=PATIENT_RETRIES)  # outlives a database restart
     existing = _find_search(store, plan)  # its conflicts are said before Ray starts
     if existing is not None and existing.status == SearchStatus.FINISHED:
@@ -101,22 +72,6 @@ def run_search(request: SearchJob, on_progress: Callable[[SearchProgress], None]
         existing = store.create_search(plan.new_search(request.name or default_search_name(request)))
     with hold_lease(store, existing, request) as lease:  # one driver per search, or a ConflictError
         return _run_held(plan, store, existing, on_progress, lease, started)
-
-
-def _plan(request: SearchJob) -> Plan:
-    """The space, the data and the model's shape the request means (a misfit fails before Ray starts)."""
-    space = load_space(request.space)
-    splits = make_splits(
-        load_dataset(request.dataset, request.data_dir, download=request.download),
-        fraction=request.fraction, num_samples=request.num_samples, seed=request.seed,
-    )  # fmt: skip
-    base = {
-        "model": request.model, "stem": request.stem, "epochs": request.epochs, "seed": request.seed,
-        "compile": request.compile, "conv": space.conv_for(request.conv),
-    }  # fmt: skip
-    architecture = _model_config(base, splits)
-    initial = space.initial_params(architecture["depth"], request.epochs)
-    return Plan(request, space, splits, base, architecture, initial)
 
 
 def _run_held(
@@ -142,7 +97,7 @@ def _run_held(
         return _summary(store, store.get_search(name_or_id=search.id) or search, started)
     choice = None
     if request.confirm_top and request.confirm_seeds:
-        choice = confirm(request, store, search, plan.splits, plan.base, plan.depth, stopper=lease.stopper)
+        choice = confirm(plan, store, search, stopper=lease.stopper)
     tested = None if lease.stopped is not None else _final_evaluation(store, search, plan.splits, choice)
     if lease.stopped is not None:  # during the re-evaluation or the test: neither becomes an answer
         return _stop(store, search, lease.stopped, started)
@@ -162,15 +117,6 @@ def _stop(store: ResultsStore, search: SearchRecord, reason: StopReason, started
         close_running_trials(store, search, reason.message)
     store.set_search_status(search_id=search.id, status=reason.status, error=reason.message)
     return _summary(store, store.get_search(name_or_id=search.id) or search, started)
-
-
-def _model_config(base: dict[str, Any], splits: Splits) -> dict[str, Any]:
-    model = build_model(TrainConfig(**base), splits)
-    return {
-        "preset": base["model"], "stem": base["stem"], "conv": model.conv, "depth": model.depth,
-        "embed_dim": model.embed_dim,
-        "img_size": splits.img_size, "in_chans": splits.in_chans, "num_classes": splits.num_classes,
-    }  # fmt: skip
 
 
 def _find_search(store: ResultsStore, plan: Plan) -> SearchRecord | None:
@@ -259,7 +205,7 @@ def _fit(
         else FIFOScheduler()  # every trial trains all its epochs (a baseline for the benchmarks)
     )  # fmt: skip
     tuner = build_tuner(
-        run_trial, request, plan.splits, plan.base, name=search.name,
+        run_trial, plan, name=search.name,
         callback=StoreCallback(store, search.id, request.budget, request.epochs, on_progress),
         trial_dirname=_trial_dirname, stopper=stopper, search_alg=search_alg, scheduler=scheduler,
         num_samples=request.budget - done,

@@ -12,22 +12,22 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 from ray.tune.search import Searcher
 
-from prs_search.data import Splits
 from prs_search.search.outcome import METRIC
-from prs_search.search_request import SearchJob
+from prs_search.search.plan import Plan
 
 
 def build_tuner(
-    trainable: Callable[..., None], request: SearchJob, splits: Splits, base: dict[str, Any], *, name: str,
+    trainable: Callable[..., None], plan: Plan, *, name: str,
     callback: Callback, trial_dirname: Callable[[Trial], str], stopper: tune.Stopper | None,
     param_space: dict[str, Any] | None = None, search_alg: Searcher | None = None,
     scheduler: TrialScheduler | None = None, num_samples: int = 1, max_concurrent_trials: int | None = None,
 ) -> tune.Tuner:  # fmt: skip
-    """A Tuner that runs `trainable(config, splits=splits, base=base)` with the resources `request` asks per
-    trial, in a new experiment folder `name`-TIMESTAMP under its storage path."""
+    """A Tuner that runs `trainable(config, splits=..., base=...)` on the plan's data, with the resources its
+    request asks per trial, in a new experiment folder `name`-TIMESTAMP under its storage path."""
+    request = plan.job
     return tune.Tuner(
         tune.with_resources(
-            tune.with_parameters(trainable, splits=splits, base=base),
+            tune.with_parameters(trainable, splits=plan.splits, base=plan.base),
             {"cpu": request.cpus_per_trial, "gpu": request.gpus_per_trial},
         ),
         param_space=param_space,

@@ -6,7 +6,7 @@ from pathlib import Path
 from sqlalchemy import inspect as sql_inspect
 
 from prs_search.schemas import NewSearch, SearchRecord
-from prs_search.search.driver import _plan
+from prs_search.search.plan import make_plan
 from prs_search.search_request import SearchJob
 from prs_search.store.models import Search
 
@@ -29,7 +29,7 @@ def test_the_request_fields_a_search_keeps_arrive_in_it_unchanged(tmp_path: Path
         tmp_path, f"sqlite:///{tmp_path / 'prs.db'}", budget=7, name="flow", seed=5, sampler="random",
         early_stopping=False, confirm_top=1, confirm_seeds=4, ray_address="127.0.0.1:6379", space="monotone",
     )  # fmt: skip
-    plan = _plan(job)
+    plan = make_plan(job)
     new = plan.new_search("flow")
     kept = NewSearch.model_fields.keys() & SearchJob.model_fields.keys()
     resolved = {"name", "num_samples", "space", "storage_path"}  # what the plan works out from the request
