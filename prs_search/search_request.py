@@ -14,11 +14,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 from prs_search.dataset_registry import IMAGEFOLDER_PREFIX, datasets_help, list_datasets
 from prs_search.errors import NOT_BLANK, ConfigError
-from prs_search.field_types import DATASET_LENGTH, MAX_INT32, DriverOrigin
+from prs_search.field_types import DATASET_LENGTH, MAX_INT32, DriverOrigin, as_id
 from prs_search.recipe import RECIPE, ConvVariant
 
 log = logging.getLogger(__name__)
@@ -39,16 +49,33 @@ PRESET_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 # any text (`schemas.SearchName`); they are still found and resumed by id.
 NAME_PATTERN = r"^([A-Za-z][A-Za-z0-9_.\-]*|[0-9]+[A-Za-z_.\-][A-Za-z0-9_.\-]*)$"
 NAME_MAX_LENGTH = 200
-NewName = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=NAME_MAX_LENGTH)]
+
+
+def _name_rule(name: str) -> str:
+    if as_id(name) is not None:
+        raise ValueError(f"a search name must not be all digits (that is how ids are written), got {name!r}")
+    if len(name) > NAME_MAX_LENGTH or not re.fullmatch(NAME_PATTERN, name):
+        raise ValueError(
+            f"a name is letters, digits and _.- (a letter first, or digits and then another character), at most "
+            f"{NAME_MAX_LENGTH} characters; got {name!r}"
+        )
+    return name
+
+
+# Checked by `_name_rule` (its messages say what is wrong); the JSON schema shows the same rule.
+NewName = Annotated[
+    str,
+    AfterValidator(_name_rule),
+    WithJsonSchema({"type": "string", "pattern": NAME_PATTERN, "maxLength": NAME_MAX_LENGTH}),
+]
 
 
 def check_name(name: str) -> None:
     """Refuse a name for a new search or study that breaks `NewName`'s rule, in one line."""
-    if len(name) > NAME_MAX_LENGTH or not re.fullmatch(NAME_PATTERN, name):
-        raise ConfigError(
-            f"a name is letters, digits and _.- (a letter first, or not all digits: those are ids), at most "
-            f"{NAME_MAX_LENGTH} characters; got {name!r}"
-        )
+    try:
+        _name_rule(name)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def _whole_number(value: object) -> object:

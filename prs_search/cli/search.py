@@ -19,6 +19,7 @@ from prs_search.cli.options import (
     DownloadOpt,
     RayAddressOpt,
     console,
+    one_size,
     resolve_data_dir,
     resolve_database_url,
 )
@@ -51,6 +52,7 @@ def run(**options: Any) -> None:
     After the budget, the best --confirm-top trials and the PRS default are retrained with --confirm-seeds
     more seeds; the schedule with the best mean validation accuracy is recommended, with its interval."""
     where = {p.name: options.pop(p.name) for p in _WHERE}
+    one_size(options["fraction"], options["num_samples"])  # the CLI's words for the request's rule
     _search(_request(**options), **where)
 
 
