@@ -22,6 +22,7 @@ from prs_search.model import HybridViT, model_for_shape
 from prs_search.model.hybrid_vit import POSITION_PARAMS
 from prs_search.recipe import TrainConfig
 from prs_search.schedule import Schedule
+from prs_search.switching import ScheduleCallback
 
 log = logging.getLogger(__name__)
 
@@ -142,13 +143,6 @@ def make_optimizer(model: HybridViT, config: TrainConfig, device: torch.device) 
     return torch.optim.AdamW(groups, lr=config.peak_lr, fused=device.type == "cuda")
 
 
-def ramp_steps(config: TrainConfig, steps_per_epoch: int, steps_left: int) -> int:
-    """Ramp length for a layer switching now: about `ramp_epochs` of steps, bounded by what is left."""
-    if config.ramp_epochs == 0:
-        return 0
-    return min(max(config.min_ramp_steps, round(config.ramp_epochs * steps_per_epoch)), steps_left)
-
-
 def probe_images(splits: Splits, device: torch.device, count: int = PROBE_IMAGES) -> torch.Tensor:
     """The first `count` validation images, normalised: the fixed probe of the per-layer statistics."""
     loader = DeviceLoader(splits.val, batch_size=count, device=device, mean=splits.mean, std=splits.std)
@@ -222,16 +216,18 @@ def train(
         history = _restore(resume, model, optimizer, scheduler, loader, schedule)
 
     probe = probe_images(splits, device)
+    switches = ScheduleCallback(
+        model, schedule, steps, ramp_epochs=config.ramp_epochs, min_ramp_steps=config.min_ramp_steps
+    )
     for epoch in range(len(history), config.epochs):
         start = time.perf_counter()
-        ramp = ramp_steps(config, steps, (config.epochs - epoch) * steps)
-        switched = tuple(model.set_attention_layers(schedule.attention_at(epoch), ramp))
+        switched = switches.on_epoch_start(epoch)
         model.train()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         seen = 0
         for x, y in loader:
-            model.advance_ramps()  # before the forward: the first step after a switch trains at beta > 0
+            switches.on_step()
             with autocast(device):
                 logits = model(x)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
