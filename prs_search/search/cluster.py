@@ -17,6 +17,7 @@ import ray
 from ray.exceptions import AuthenticationError
 
 from prs_search.errors import ClusterError
+from prs_search.known import shortfall
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +66,14 @@ def check_resources(cpus_per_trial: float, gpus_per_trial: float) -> None:
     """One line at once when no node of the cluster Ray joined can hold a trial (e.g. `--gpus-per-trial` on
     a machine without a GPU), where Tune would wait for resources that never come."""
     nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
-    wanted = {"CPU": ("--cpus-per-trial", cpus_per_trial), "GPU": ("--gpus-per-trial", gpus_per_trial)}
-    for name, (option, amount) in wanted.items():
-        have = max((resources.get(name, 0.0) for resources in nodes), default=0.0)
-        if amount > have:
-            raise ClusterError(
-                f"{option} {amount:g} is more than any node of the Ray cluster has ({have:g} {name}s on the "
-                f"largest): ask for less, or add a node with {name}s first"
-            )
+    largest = {kind: max((resources.get(kind, 0.0) for resources in nodes), default=0.0) for kind in ("CPU", "GPU")}
+    short = shortfall(cpus_per_trial, gpus_per_trial, largest)
+    if short is not None:
+        field, amount, kind = short
+        raise ClusterError(
+            f"--{field.replace('_', '-')} {amount:g} is more than any node of the Ray cluster has "
+            f"({largest[kind]:g} {kind}s on the largest): ask for less, or add a node with {kind}s first"
+        )
 
 
 def check_address(address: str | None) -> None:
