@@ -11,9 +11,16 @@ from rich.console import Console
 from prs_search.dataset_registry import datasets_help
 from prs_search.errors import ConfigError
 from prs_search.recipe import ConvVariant
+from prs_search.search_request import SearchRequest
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+def _request_help(field: str) -> str | None:
+    """The help of an option that `prs-search run` takes too: its `SearchRequest` field's description."""
+    return SearchRequest.model_fields[field].description
+
 
 DbOpt = Annotated[
     str | None,
@@ -22,29 +29,17 @@ DbOpt = Annotated[
 DataDirOpt = Annotated[Path | None, typer.Option(help="Dataset root (default: $PRS_DATA_DIR or ~/.prs-search/data).")]
 DownloadOpt = Annotated[bool, typer.Option(help="Download torchvision datasets that are missing (needs internet).")]
 DatasetOpt = Annotated[str, typer.Option(help=f"{datasets_help()} (`prs-search datasets`).")]
-FractionOpt = Annotated[
-    float | None, typer.Option(help="Dataset size as a fraction of the training split (stratified, seeded).")
-]
-NumSamplesOpt = Annotated[
-    int | None, typer.Option(help="Dataset size as a number of training images (stratified, seeded).")
-]
-ModelOpt = Annotated[str, typer.Option(help="Model preset (see `prs-search models`).")]
-StemOpt = Annotated[str, typer.Option(help="conv (ViT_C stride-2 3x3 stack) or patch (patchify).")]
-ConvOpt = Annotated[
-    ConvVariant | None,
-    typer.Option(
-        help="The mixers' convolution: dense (a full 3x3 kernel) or shift (dim/9 channels per tap); "
-        "default: the preset's."
-    ),
-]
-GpusPerTrialOpt = Annotated[float, typer.Option(help="GPUs per trial; fractions pack trials on one GPU.")]
+FractionOpt = Annotated[float | None, typer.Option(help=_request_help("fraction"))]
+NumSamplesOpt = Annotated[int | None, typer.Option(help=_request_help("num_samples"))]
+ModelOpt = Annotated[str, typer.Option(help=_request_help("model"))]
+StemOpt = Annotated[str, typer.Option(help=_request_help("stem"))]
+ConvOpt = Annotated[ConvVariant | None, typer.Option(help=_request_help("conv"))]
+GpusPerTrialOpt = Annotated[float, typer.Option(help=_request_help("gpus_per_trial"))]
 RayAddressOpt = Annotated[
     str | None, typer.Option(envvar="RAY_ADDRESS", help="Join this Ray cluster (default: start Ray locally).")
 ]
-SeedOpt = Annotated[int, typer.Option(help="Seed for the subset, the split, the initialisation and the data order.")]
-CompileOpt = Annotated[
-    bool, typer.Option("--compile", help="torch.compile each block (pays on the GPU for long trials; slow to start).")
-]
+SeedOpt = Annotated[int, typer.Option(help=_request_help("seed"))]
+CompileOpt = Annotated[bool, typer.Option("--compile", help=_request_help("compile"))]
 BatchSizeOpt = Annotated[int, typer.Option(min=1, help="Training batch size.")]
 LearningRateOpt = Annotated[
     float | None,
