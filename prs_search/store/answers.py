@@ -4,8 +4,7 @@ A mixin of `ResultsStore` (its `_read` / `_write` transactions), kept apart so t
 module stays one screenful per concern.
 """
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
@@ -14,19 +13,12 @@ from prs_search.errors import ConfigError, checked
 from prs_search.field_types import Finite
 from prs_search.schemas import BestScheduleRecord, Confirmation, DatasetSummary, SearchRecord
 from prs_search.store import dataset_versions, queries
+from prs_search.store.db import Transactions
 from prs_search.store.models import BestSchedule, Search, Trial, utcnow
 
-T = TypeVar("T")
 
-
-class AnswersMixin:
+class AnswersMixin(Transactions):
     """`set_test_result`, `update_best_schedule`, `best_schedules` and `datasets` for `ResultsStore`."""
-
-    def _read(self, work: Callable[[Session], T]) -> T:
-        raise NotImplementedError
-
-    def _write(self, work: Callable[[Session], T], *, conflict: str | None = None) -> T:
-        raise NotImplementedError
 
     @checked
     def set_test_result(self, *, search_id: int, trial_id: int | None, test_acc: Finite) -> SearchRecord:

@@ -4,8 +4,7 @@ A mixin of `ResultsStore` (its `_read` / `_write` transactions), kept apart so t
 module stays one screenful per concern.
 """
 
-from collections.abc import Callable
-from typing import Literal, TypeVar
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,19 +13,12 @@ from prs_search.errors import checked
 from prs_search.field_types import Finite, JsonObject, NonNegative, Seconds, ShortText, SwitchEpochs
 from prs_search.schemas import ConfirmationRunRecord
 from prs_search.store import queries
+from prs_search.store.db import Transactions
 from prs_search.store.models import ConfirmationRun
 
-T = TypeVar("T")
 
-
-class ConfirmationsMixin:
+class ConfirmationsMixin(Transactions):
     """`add_confirmation_run` and `confirmation_runs` for `ResultsStore`."""
-
-    def _read(self, work: Callable[[Session], T]) -> T:
-        raise NotImplementedError
-
-    def _write(self, work: Callable[[Session], T], *, conflict: str | None = None) -> T:
-        raise NotImplementedError
 
     @checked
     def add_confirmation_run(

@@ -343,3 +343,14 @@ def _cause_line(exc: BaseException | None) -> str:
     if exc is None:
         return "unknown error"
     return str(exc) if isinstance(exc, StoreError) else describe(exc.__cause__ or exc)
+
+
+class Transactions:
+    """The read and write transactions that each part of `ResultsStore` kept in a module of its own
+    (`confirmations`, `leases`, `answers`, `study_runs`) works in; `ResultsStore` implements them."""
+
+    def _read(self, work: Callable[[Session], T]) -> T:
+        raise NotImplementedError
+
+    def _write(self, work: Callable[[Session], T], *, conflict: str | None = None) -> T:
+        raise NotImplementedError

@@ -19,9 +19,8 @@ A mixin of `ResultsStore` (its `_read` / `_write` transactions), as `confirmatio
 import logging
 import os
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 from pydantic import Field
 from sqlalchemy import delete, func, select
@@ -32,11 +31,11 @@ from prs_search.field_types import DriverOrigin, SearchStatus
 from prs_search.processes import process_alive, process_started, this_machine
 from prs_search.schemas import DriverRecord, SearchRecord
 from prs_search.store import dataset_versions, queries
+from prs_search.store.db import Transactions
 from prs_search.store.models import DriverLease, Search, utcnow
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 TimeToLive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 
 
@@ -79,15 +78,9 @@ def _mark_cancelled(session: Session, search: Search) -> None:
     dataset_versions.bump(session, search.dataset)
 
 
-class LeasesMixin:
+class LeasesMixin(Transactions):
     """`acquire_driver`, `refuse_if_driven`, `heartbeat_driver`, `release_driver`, `driver_of`,
     `live_drivers` and `cancel_search`."""
-
-    def _read(self, work: Callable[[Session], T]) -> T:
-        raise NotImplementedError
-
-    def _write(self, work: Callable[[Session], T], *, conflict: str | None = None) -> T:
-        raise NotImplementedError
 
     @checked
     def acquire_driver(self, *, search_id: int, origin: DriverOrigin, ttl_s: TimeToLive) -> DriverRecord:

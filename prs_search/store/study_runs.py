@@ -4,9 +4,6 @@ A mixin of `ResultsStore` (its `_read` / `_write` transactions), kept apart so t
 module stays one screenful per concern.
 """
 
-from collections.abc import Callable
-from typing import TypeVar
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,19 +23,12 @@ from prs_search.field_types import (
 )
 from prs_search.recipe import ConvVariant
 from prs_search.schemas import StudyRunRecord
+from prs_search.store.db import Transactions
 from prs_search.store.models import StudyRun, utcnow
 
-T = TypeVar("T")
 
-
-class StudyRunsMixin:
+class StudyRunsMixin(Transactions):
     """`add_study_run` and `study_runs` for `ResultsStore`."""
-
-    def _read(self, work: Callable[[Session], T]) -> T:
-        raise NotImplementedError
-
-    def _write(self, work: Callable[[Session], T], *, conflict: str | None = None) -> T:
-        raise NotImplementedError
 
     @checked
     def add_study_run(
