@@ -47,6 +47,7 @@ SwitchEpochs = Annotated[
 ]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Seconds = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+Flops = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]  # floating-point operations, counted
 Fraction = Annotated[
     float, Field(gt=0.0, le=1.0, allow_inf_nan=False, description="Dataset size as a fraction of the training split.")
 ]

@@ -27,6 +27,7 @@ from prs_search.field_types import (
     DatasetName,
     DriverOrigin,
     Finite,
+    Flops,
     Fraction,
     JsonObject,
     Measured,
@@ -82,6 +83,15 @@ class _SearchAsked(Record):
     )
 
 
+class WarmStart(Record):
+    """How a search was warm-started: the schedules the cross-size model put first, and what it knew."""
+
+    schedules: tuple[SwitchEpochs, ...] = Field(description="Enqueued as the first trials, in this order.")
+    predicted_val_acc: tuple[Finite, ...] = Field(description="The model's expected validation accuracy of each.")
+    sizes: tuple[Count, ...] = Field(description="The searched sizes the model was fitted on.")
+    runs: Count = Field(description="Finished trials and re-evaluation runs the model was fitted on.")
+
+
 class _SearchSettings(Record):
     """How a search runs (None: recorded before the field existed)."""
 
@@ -93,6 +103,7 @@ class _SearchSettings(Record):
     # `model_config` is pydantic's own name: the field is `architecture`, spelled `model_config` outside.
     architecture: JsonObject = Field(alias="model_config", description="The model's settings (depth, dim, ...).")
     ray_address: Name | None = None
+    warm_started: WarmStart | None = Field(default=None, description="None: not warm-started.")
 
 
 class NewSearch(_SearchAsked, _SearchSettings):
@@ -144,6 +155,9 @@ class TrialPublic(Record):
     best_val_acc: Finite | None
     epochs_run: NonNegative
     seconds: Seconds
+    flops: Flops | None = Field(
+        default=None, description="Training FLOPs counted over its epochs (forward and backward; None: not counted)."
+    )
     started_at: datetime
     finished_at: datetime | None
     error: str | None
@@ -173,6 +187,7 @@ class EpochValues(Record):
     train_loss: Measured = None
     train_acc: Measured = None
     seconds: Seconds = 0.0
+    flops: Flops | None = Field(default=None, description="Training FLOPs of the epoch (forward and backward).")
     lr: Measured = None
 
 
@@ -261,6 +276,7 @@ class ConfirmationRunRecord(Record):
     val_acc: Finite | None
     epochs_run: NonNegative
     seconds: Seconds
+    flops: Flops | None = None
     checkpoint_path: str | None = None
     error: str | None = None
     created_at: datetime

@@ -127,6 +127,8 @@ class Search(Base):
     test_acc: Mapped[float | None] = mapped_column(Float)
     test_trial_id: Mapped[int | None] = mapped_column(ForeignKey("prs_trials.id", ondelete="SET NULL", use_alter=True))
     error: Mapped[str | None] = mapped_column(Text)
+    # The schedules enqueued from the cross-size model as the first trials (NULL: not warm-started).
+    warm_started: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     trials: Mapped[list["Trial"]] = relationship(
         back_populates="search", foreign_keys="Trial.search_id", passive_deletes=True
@@ -170,6 +172,8 @@ class Trial(Base):
     best_val_acc: Mapped[float | None] = mapped_column(Float)
     epochs_run: Mapped[int] = mapped_column(default=0, server_default="0")
     seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # Training FLOPs counted over its epochs (NULL: recorded before 0009, or an epoch without a count).
+    flops: Mapped[float | None] = mapped_column(Float)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
@@ -206,6 +210,7 @@ class EpochMetric(Base):
     train_acc: Mapped[float | None] = mapped_column(Float)
     seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     lr: Mapped[float | None] = mapped_column(Float)
+    flops: Mapped[float | None] = mapped_column(Float)  # forward + backward of the epoch's training steps
     attention_layers: Mapped[int]
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Per-layer statistics (mode, attention distance, tap mass); NULL for epochs recorded before 0004.
@@ -322,6 +327,7 @@ class ConfirmationRun(Base):
     val_acc: Mapped[float | None] = mapped_column(Float)
     epochs_run: Mapped[int] = mapped_column(default=0)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    flops: Mapped[float | None] = mapped_column(Float)
     checkpoint_path: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

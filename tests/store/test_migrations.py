@@ -384,3 +384,24 @@ def test_upgrade_from_0007_renames_searcher_to_sampler_and_keeps_the_value(empty
             assert conn.execute(text("SELECT searcher FROM prs_searches")).scalar_one() == "random"
     finally:
         engine.dispose()
+
+
+def test_upgrade_from_0008_keeps_trials_with_no_flops_and_no_warm_start(empty_url: str) -> None:
+    """0009 adds the counted FLOPs (trials, epochs, re-evaluation runs) and the warm start: rows stored
+    before it read back with None for both, not 0 (nothing was counted), and a downgrade drops the columns."""
+    upgrade(empty_url, "0008")
+    write_raw(empty_url, OLD_SEARCH, OLD_TRIAL, OLD_EPOCH)
+    with ResultsStore(empty_url) as store:
+        old = store.get_search(name_or_id="old")
+        assert old is not None and old.warm_started is None
+        (trial,), _ = store.list_trials(search_id=old.id)
+        assert trial.flops is None and trial.seconds == 1.0
+        assert [e.flops for e in store.epoch_metrics(trial_id=trial.id)] == [None]
+    downgrade(empty_url, "0008")
+    engine = make_engine(empty_url)
+    try:
+        columns = {c["name"] for c in inspect(engine).get_columns("prs_trials")}
+        assert "flops" not in columns and "seconds" in columns
+        assert "warm_started" not in {c["name"] for c in inspect(engine).get_columns("prs_searches")}
+    finally:
+        engine.dispose()
