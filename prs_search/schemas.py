@@ -282,6 +282,17 @@ class ConfirmationRunRecord(Record):
     created_at: datetime
 
 
+class FinishedRunRecord(Record):
+    """One finished training run of a schedule at a search's size: a trial that ran all its epochs, or a
+    re-evaluation run at another seed. What the cross-size model (`prs_search.surrogate`) is fitted on."""
+
+    search_id: int
+    num_samples: Count
+    schedule: SwitchEpochs
+    val_acc: Finite
+    source: Literal["trial", "rerun"] = Field(description="A search trial, or a re-evaluation run.")
+
+
 class DatasetSummary(Record):
     """What has been searched for one dataset."""
 

@@ -11,14 +11,15 @@ from sqlalchemy.orm import Session, joinedload
 
 from prs_search.errors import ConfigError, checked
 from prs_search.field_types import Finite
-from prs_search.schemas import BestScheduleRecord, Confirmation, DatasetSummary, SearchRecord
+from prs_search.schemas import BestScheduleRecord, Confirmation, DatasetSummary, FinishedRunRecord, SearchRecord
 from prs_search.store import dataset_versions, queries
 from prs_search.store.db import Transactions
 from prs_search.store.models import BestSchedule, Search, Trial, utcnow
 
 
 class AnswersMixin(Transactions):
-    """`set_test_result`, `update_best_schedule`, `best_schedules` and `datasets` for `ResultsStore`."""
+    """`set_test_result`, `update_best_schedule`, `best_schedules`, `finished_runs` and `datasets` for
+    `ResultsStore`."""
 
     @checked
     def set_test_result(self, *, search_id: int, trial_id: int | None, test_acc: Finite) -> SearchRecord:
@@ -86,6 +87,12 @@ class AnswersMixin(Transactions):
             return [BestScheduleRecord.model_validate(row) for row in session.scalars(stmt)]
 
         return self._read(work)
+
+    @checked
+    def finished_runs(self, *, dataset: str) -> list[FinishedRunRecord]:
+        """Every finished training run of `dataset`'s searches, any size (see `queries.finished_runs`): the
+        cross-size model's data. Each of them bumped the dataset's version when it was stored."""
+        return self._read(lambda session: queries.finished_runs(session, dataset))
 
     def datasets(self) -> list[DatasetSummary]:
         """Every searched dataset with its sizes, search and trial counts, by name."""

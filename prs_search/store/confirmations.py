@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from prs_search.errors import checked
 from prs_search.field_types import Finite, JsonObject, NonNegative, Seconds, ShortText, SwitchEpochs
 from prs_search.schemas import ConfirmationRunRecord
-from prs_search.store import queries
+from prs_search.store import dataset_versions, queries
 from prs_search.store.db import Transactions
 from prs_search.store.models import ConfirmationRun
 
@@ -28,10 +28,11 @@ class ConfirmationsMixin(Transactions):
         checkpoint_path: str | None = None, error: str | None = None,
     ) -> ConfirmationRunRecord:  # fmt: skip
         """Record one re-evaluation run; a run already stored for (candidate, seed) is kept and returned
-        (a resumed re-evaluation, or a driver that repeats itself, changes nothing)."""
+        (a resumed re-evaluation, or a driver that repeats itself, changes nothing). A new run changes the
+        cross-size model's data, so it bumps the dataset's version."""
 
         def work(session: Session) -> ConfirmationRunRecord:
-            queries.require_search(session, search_id)
+            dataset_versions.bump(session, queries.require_search(session, search_id).dataset)
             values = {
                 "search_id": search_id, "candidate": candidate, "role": role, "source_trial_id": source_trial_id,
                 "schedule": list(schedule), "params": params, "seed": seed, "reused": reused, "state": state,

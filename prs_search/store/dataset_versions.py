@@ -1,9 +1,11 @@
 """Per-dataset versions: what the API's recommendation cache is keyed on.
 
 Every store write that can change what `prs_search.recommend.recommend` answers for a dataset (a search
-created, started or finished, a trial started or finished, a best schedule or test result recorded)
+created, started or finished, a trial started or finished, a best schedule or test result recorded, a
+re-evaluation run recorded: the cross-size model is fitted on finished trials and re-evaluation runs)
 calls `bump` inside its own transaction, so the new version becomes visible exactly when the change
-does. Per-epoch metrics do not bump: no answer reads them. A reader compares the version with the one
+does. Per-epoch metrics of a running trial do not bump: no answer reads them until the trial finishes
+(an epoch re-reported for a COMPLETE trial does). A reader compares the version with the one
 its cached answer was computed at (`read`, one primary-key lookup), which works across API workers and
 machines because the counter lives in the database.
 """

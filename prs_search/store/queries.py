@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from prs_search.errors import ConfigError, StoreError
 from prs_search.field_types import TrialState
-from prs_search.schemas import DatasetSummary
+from prs_search.schemas import DatasetSummary, FinishedRunRecord
 from prs_search.store.models import BestSchedule, ConfirmationRun, EpochMetric, Search, Trial
 
 
@@ -119,4 +119,33 @@ def dataset_summaries(session: Session) -> list[DatasetSummary]:
             best_sizes=tuple(sorted(best.get(name, []))),
         )
         for name, by_size in sorted(sizes.items())
+    ]
+
+
+def finished_runs(session: Session, dataset: str) -> list[FinishedRunRecord]:
+    """Every run of `dataset` that trained a schedule for all its search's epochs: COMPLETE trials (one
+    stopped early by ASHA is PRUNED, not COMPLETE) and COMPLETE re-evaluation runs, without the ones that
+    reuse a trial's own run (that trial is already here). By search, then trial or run id."""
+    trials = (
+        select(Trial.search_id, Search.num_samples, Trial.schedule, Trial.val_acc)
+        .join(Search, Trial.search_id == Search.id)
+        .where(
+            Search.dataset == dataset, Trial.state == TrialState.COMPLETE.value, Trial.val_acc.is_not(None),
+            Trial.epochs_run >= Search.epochs,
+        )
+        .order_by(Trial.search_id, Trial.id)
+    )  # fmt: skip
+    reruns = (
+        select(ConfirmationRun.search_id, Search.num_samples, ConfirmationRun.schedule, ConfirmationRun.val_acc)
+        .join(Search, ConfirmationRun.search_id == Search.id)
+        .where(
+            Search.dataset == dataset, ConfirmationRun.state == "COMPLETE", ConfirmationRun.val_acc.is_not(None),
+            ConfirmationRun.epochs_run >= Search.epochs, ConfirmationRun.reused.is_(False),
+        )
+        .order_by(ConfirmationRun.search_id, ConfirmationRun.id)
+    )  # fmt: skip
+    return [
+        FinishedRunRecord.model_validate({**row._mapping, "source": source})
+        for source, stmt in (("trial", trials), ("rerun", reruns))
+        for row in session.execute(stmt)
     ]

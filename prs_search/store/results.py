@@ -283,6 +283,8 @@ class ResultsStore(AnswersMixin, StudyRunsMixin, ConfirmationsMixin, LeasesMixin
                 session, EpochMetric, row, conflict=("trial_id", "epoch"), update=(*EPOCH_COLUMNS, "recorded_at")
             )
             queries.refresh_trial_aggregates(session, trial)
+            if trial.state == TrialState.COMPLETE:  # a finished trial's accuracy is the cross-size model's data
+                dataset_versions.bump_search(session, search_id)
 
         self._write(work)
 
