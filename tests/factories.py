@@ -1,7 +1,11 @@
 """Factories shared by the API, CLI, store and recommendation tests: the API's settings and store rows."""
 
+import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from prs_search.api.settings import ApiSettings
 from prs_search.schemas import Confirmation, NewSearch
@@ -43,7 +47,7 @@ class Rows:
         name = name or f"{dataset}-{num_samples}-{self._count}"
         return self.store.create_search(NewSearch(
             name=name, dataset=dataset, num_samples=num_samples, fraction=fraction, space="monotone",
-            space_config={"name": "monotone"}, budget=budget, epochs=epochs, model=model,
+            space_config={"name": "monotone", "schedule": "monotone"}, budget=budget, epochs=epochs, model=model,
             model_config={"preset": model, "depth": depth}, stem=stem, seed=0, study_name=f"prs-{name}",
         ))  # fmt: skip
 
@@ -94,6 +98,42 @@ class Rows:
         self.store.set_search_status(search_id=record.id, status="finished")
         return row
 
+    def searched(
+        self, dataset: str, num_samples: int, schedules: Sequence[Sequence[int]], accs: Sequence[float], **search: Any
+    ) -> SearchRecord:
+        """A finished search whose trials ran every epoch of `search`'s `epochs` (10), ending at `accs`."""
+        record = self.search(dataset, num_samples, depth=len(schedules[0]), **search)
+        self.store.set_search_status(search_id=record.id, status="running")
+        for schedule, acc in zip(schedules, accs, strict=True):
+            self.trial(record, list(schedule), [acc / 2] * (record.epochs - 1) + [acc])
+        assert self.store.update_best_schedule(search_id=record.id) is not None
+        return self.store.set_search_status(search_id=record.id, status="finished")
+
     def _next(self) -> int:
         self._count += 1
         return self._count
+
+
+# A known truth for the cross-size model's tests: expected val_acc of a 4-layer, 10-epoch schedule at N images,
+# a quadratic bowl whose optimum moves from (8, 6, 4, 2) at 500 images to (4, 3, 2, 0) at 2,000.
+SMALL, LARGE = 500, 2000
+
+
+def true_optimum(num_samples: int) -> tuple[float, ...]:
+    t = (math.log(num_samples) - math.log(SMALL)) / (math.log(LARGE) - math.log(SMALL))
+    return tuple((1 - t) * a + t * b for a, b in zip((8, 6, 4, 2), (4, 3, 2, 0), strict=True))
+
+
+def true_accuracy(schedule: Sequence[int], num_samples: int) -> float:
+    distance = sum(((e - o) / 10) ** 2 for e, o in zip(schedule, true_optimum(num_samples), strict=True))
+    return 0.5 + 0.05 * math.log(num_samples / SMALL) - 0.3 * distance
+
+
+def searched_at_both_ends(rows: Rows, per_size: int = 8, seed: int = 0, dataset: str = "cifar100") -> None:
+    """Finished searches at 500 and 2,000 images of `per_size` trials each (random monotone schedules, run for
+    all 10 epochs), their accuracy drawn from `true_accuracy` with noise of sd 0.01."""
+    rng = np.random.default_rng(seed)
+    for n in (SMALL, LARGE):
+        schedules = [tuple(sorted(map(int, rng.integers(0, 11, size=4)), reverse=True)) for _ in range(per_size)]
+        accs = [true_accuracy(s, n) + rng.normal(0.0, 0.01) for s in schedules]
+        rows.searched(dataset, n, schedules, accs)
