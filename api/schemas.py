@@ -119,7 +119,25 @@ class RecommendationOut(Recommendation):
                       "val_acc": 0.474, "weight": 0.5}],
                  "trials_backing": 100, "confidence": None,
                  "confidence_note": "no interval exists at 10000 images: nothing was measured at this size "
-                                    "(the schedule is interpolated)"},
+                                    "(the schedule is interpolated)",
+                 "prediction": None,
+                 "prediction_note": "the cross-size model needs 2 searched sizes with 8 finished runs each "
+                                    "(finished runs by size: 5000: 6, 20000: 5)"},
+                {"dataset": "cifar100", "num_samples": 10000, "fraction": None, "method": "model",
+                 "schedule": [6, 4, 3, 1, 0, 0], "epochs": 10, "model": "small", "stem": "conv",
+                 "val_acc": 0.431, "test_acc": None, "warning": None, "searched_sizes": [5000, 20000],
+                 "provenance": [
+                     {"search_id": 3, "search_name": "cifar100-5000", "trial_id": 41, "num_samples": 5000,
+                      "val_acc": 0.35, "weight": 0.55},
+                     {"search_id": 5, "search_name": "cifar100-20000", "trial_id": 97, "num_samples": 20000,
+                      "val_acc": 0.474, "weight": 0.45}],
+                 "trials_backing": 100, "confidence": None,
+                 "confidence_note": "no seed interval at 10000 images: nothing was measured at this size",
+                 "prediction": {"val_acc_low": 0.398, "val_acc_high": 0.464, "noise_sd": 0.012, "runs": 62,
+                                "sizes": [5000, 20000], "candidates": 1716},
+                 "prediction_note": "the cross-size model's best of 1716 schedules, fitted on 62 finished runs of "
+                                    "sizes 5000, 20000; the interval is the Gaussian process's 95% interval of the "
+                                    "expected validation accuracy"},
                 {"dataset": "cifar100", "num_samples": 5000, "fraction": None, "method": "exact",
                  "schedule": [4, 2, 1, 0, 0, 0], "epochs": 10, "model": "small", "stem": "conv",
                  "val_acc": 0.352, "test_acc": 0.347, "warning": None, "searched_sizes": [5000, 20000],
@@ -132,7 +150,9 @@ class RecommendationOut(Recommendation):
                                 "advantage_low": 0.004, "advantage_high": 0.032, "significant": True},
                  "confidence_note": "val_acc is the mean over 3 seeds with its 95% Student-t interval; the "
                                     "advantage is paired by seed against the PRS default; test_acc was measured "
-                                    "once, for this schedule"}
+                                    "once, for this schedule",
+                 "prediction": None,
+                 "prediction_note": "a search ran at 5000 images: its own answer, not the cross-size model's"}
             ]
         }
     )  # fmt: skip

@@ -5,6 +5,16 @@ The store keeps one best schedule per searched (dataset, size). For an asked siz
 - `exact`: a search ran at N; its best schedule, with its validation and (when measured) test accuracy,
   and, when the search re-evaluated its finalists, the `confidence`: the 95% interval of the validation
   accuracy over seeds and the paired advantage over the PRS default.
+- `model`: the cross-size model (`prs_search.surrogate`) answers: a Gaussian process fitted on every
+  finished run (trials that ran all E epochs, and re-evaluation runs at other seeds) of every searched size
+  of the group of searches that would answer otherwise (the same model, stem, conv variant, depth and
+  epochs as the search at the searched size nearest N in log size), with inputs the per-layer switch
+  epochs / E and log size. The schedule is the one of highest expected validation accuracy at N among the
+  space's schedules (every one when there are at most 20,000, else a fixed-seed sample of 8,192, plus
+  every observed schedule and the PRS default: the same store gives the same answer), and `prediction`
+  holds the 95% interval of its expected (mean over seeds) validation accuracy and what the model rests on.
+  It answers when the group has at least 2 sizes with 8 finished runs each and N is at most a factor 2
+  below the smallest or above the largest of them; otherwise `prediction_note` says why, and:
 - `interpolated`: N lies between two searched sizes lo < N < hi whose searches share model, stem,
   epochs and depth. With t = (log N - log lo) / (log hi - log lo), every layer's switch epoch is
   (1 - t) * e_lo + t * e_hi rounded half up to an integer in [0, E], and the expected val_acc is
@@ -21,6 +31,8 @@ interpolation is scale-free, this is the same as interpolating in fraction space
 
 No SQL here: everything comes through `ResultsStore`. The REST API answers with the `Recommendation`
 that `recommend` returns and `prs-search recommend --json` prints its JSON, so they give the same answer.
+The API caches an answer until the dataset's version moves; every write that changes the cross-size model's
+data (a trial finishing, a re-evaluation run) moves it.
 """
 
 import math
@@ -34,8 +46,9 @@ from prs_search.schedule import Schedule
 from prs_search.schemas import BestScheduleRecord, Record
 from prs_search.stats import Interval
 from prs_search.store import ResultsStore, SearchRecord
+from prs_search.surrogate import CrossSizeAnswer, Group, group_key, load_groups, predict_best, why_not
 
-Method = Literal["exact", "nearest", "interpolated"]
+Method = Literal["exact", "model", "interpolated", "nearest"]
 SEARCHES_SCANNED = 1000  # searches of one dataset read to recover its training-split size
 
 
@@ -47,7 +60,10 @@ class Provenance(Record):
     trial_id: int | None = Field(description="Its search trial (None: the PRS default won the re-evaluation).")
     num_samples: int
     val_acc: float
-    weight: float = Field(description="Share in the answer: 1.0, or 1 - t and t when interpolated.")
+    weight: float = Field(
+        description="Share in the answer: 1.0, or 1 - t and t when interpolated; for `model`, the share of the "
+        "model's runs that were of this size."
+    )
 
 
 class Confidence(Record):
@@ -63,6 +79,17 @@ class Confidence(Record):
     significant: bool = Field(description="The advantage's interval excludes 0.")
 
 
+class Prediction(Record):
+    """The cross-size model's answer (`method` "model") and what it rests on."""
+
+    val_acc_low: float = Field(description="95% interval of the expected (mean over seeds) validation accuracy.")
+    val_acc_high: float
+    noise_sd: float = Field(description="The fitted spread (standard deviation) of one run around its expected value.")
+    runs: int = Field(description="Finished trials and re-evaluation runs the model was fitted on.")
+    sizes: tuple[int, ...] = Field(description="The searched sizes with enough finished runs to count.")
+    candidates: int = Field(description="Schedules of the search space the answer was chosen among.")
+
+
 class Recommendation(Record):
     """The schedule to use for `num_samples` images of `dataset`, and what it rests on."""
 
@@ -74,7 +101,9 @@ class Recommendation(Record):
     epochs: int
     model: str
     stem: str
-    val_acc: float = Field(description="Expected validation accuracy (interpolated like the schedule).")
+    val_acc: float = Field(
+        description="Expected validation accuracy (the model's prediction, or interpolated like the schedule)."
+    )
     test_acc: float | None = Field(description="Measured test accuracy; only for `exact`.")
     warning: str | None
     searched_sizes: tuple[int, ...]
@@ -82,6 +111,8 @@ class Recommendation(Record):
     trials_backing: int = Field(description="Trials (every state) of the searches the answer comes from.")
     confidence: Confidence | None = Field(description="Only for `exact` answers of re-evaluated searches.")
     confidence_note: str = Field(description="What the confidence rests on, or why there is none.")
+    prediction: Prediction | None = Field(description="Only for `model` answers: the cross-size model's interval.")
+    prediction_note: str = Field(description="What the cross-size model's answer rests on, or why it gave none.")
 
 
 def recommend(
@@ -105,6 +136,12 @@ def recommend(
     assert num_samples is not None  # for the type checker: _check_size saw exactly one
     sizes = tuple(r.num_samples for r in rows)
     method, weighted, warning = _choose(rows, num_samples, dataset)
+    if method == "exact":
+        model_note = f"a search ran at {num_samples} images: its own answer, not the cross-size model's"
+    else:
+        group, model_note = _group(store, dataset, num_samples, rows)
+        if group is not None:
+            return _modelled(store, group, rows, dataset, num_samples, fraction)
     first = weighted[0][0]
     schedule = _blend_schedule(weighted, first.epochs)
     val_acc = sum(w * r.val_acc for r, w in weighted)
@@ -116,7 +153,58 @@ def recommend(
         provenance=tuple(_provenance(r, w) for r, w in weighted),
         trials_backing=sum(sum(store.trial_counts(search_id=i).values()) for i in search_ids),
         confidence=_confidence(first) if method == "exact" else None, confidence_note=_note(method, first, num_samples),
+        prediction=None, prediction_note=model_note,
     )  # fmt: skip
+
+
+def _group(store: ResultsStore, dataset: str, n: int, rows: list[BestScheduleRecord]) -> tuple[Group | None, str]:
+    """The group of searches the cross-size model answers from at `n` (that of the best schedule nearest in log
+    size; ties: the larger), or None and why not."""
+    near = min(reversed(rows), key=lambda r: abs(math.log(r.num_samples) - math.log(n)))
+    search = store.get_search(name_or_id=near.search_id)
+    if search is None or "depth" not in search.architecture:
+        return None, f"the search at {near.num_samples} images records no model depth: no cross-size model"
+    group = load_groups(store, dataset).get(group_key(search))
+    if group is None:  # beyond the searches read (SEARCHES_SCANNED): too old to matter
+        return None, f"the search at {near.num_samples} images is not among the newest searches of {dataset}"
+    reason = why_not(group, n)
+    return (None, reason) if reason is not None else (group, "")
+
+
+def _modelled(
+    store: ResultsStore, group: Group, rows: list[BestScheduleRecord], dataset: str, n: int, fraction: float | None
+) -> Recommendation:
+    """The cross-size model's answer at `n` (the group may answer there: `why_not`)."""
+    answer = predict_best(group, n)
+    best = answer.top[0]
+    ids = {s.id for s in group.searches}
+    backing = [r for r in rows if r.search_id in ids]
+    share = {size: count / answer.runs for size, count in group.runs_by_size.items()}
+    return Recommendation(
+        dataset=dataset, num_samples=n, fraction=fraction, method="model", schedule=best.schedule,
+        epochs=group.key.epochs, model=group.key.model, stem=group.key.stem, val_acc=best.val_acc, test_acc=None,
+        warning=None, searched_sizes=tuple(r.num_samples for r in rows),
+        provenance=tuple(_provenance(r, share.get(r.num_samples, 0.0)) for r in backing),
+        trials_backing=sum(sum(store.trial_counts(search_id=i).values()) for i in sorted(ids)),
+        confidence=None, confidence_note=f"no seed interval at {n} images: nothing was measured at this size",
+        prediction=_prediction(answer), prediction_note=_model_note(answer),
+    )  # fmt: skip
+
+
+def _prediction(answer: CrossSizeAnswer) -> Prediction:
+    best = answer.top[0]
+    return Prediction(
+        val_acc_low=best.low, val_acc_high=best.high, noise_sd=answer.noise_sd, runs=answer.runs,
+        sizes=answer.sizes, candidates=answer.candidates,
+    )  # fmt: skip
+
+
+def _model_note(answer: CrossSizeAnswer) -> str:
+    sizes = ", ".join(map(str, answer.sizes))
+    return (
+        f"the cross-size model's best of {answer.candidates} schedules, fitted on {answer.runs} finished runs of "
+        f"sizes {sizes}; the interval is the Gaussian process's 95% interval of the expected validation accuracy"
+    )
 
 
 def recommended_schedule(
@@ -268,4 +356,4 @@ def _check_size(num_samples: object, fraction: object) -> None:
             raise ConfigError(f"fraction must be in (0, 1], got {fraction!r}")
 
 
-__all__ = ["Confidence", "Method", "Provenance", "Recommendation", "recommend", "recommended_schedule"]
+__all__ = ["Confidence", "Method", "Prediction", "Provenance", "Recommendation", "recommend", "recommended_schedule"]

@@ -1,9 +1,10 @@
-"""`recommend`: exact, interpolated (log size, rounded), nearest (outside the range, or not interpolable)."""
+"""`recommend`: exact, the cross-size model, interpolated (log size, rounded), nearest (outside the range, or not
+interpolable)."""
 
 import math
 
 import pytest
-from factories import Rows
+from factories import LARGE, SMALL, Rows, searched_at_both_ends, true_accuracy
 
 from prs_search.errors import ConfigError, NotFoundError
 from prs_search.recommend import recommend
@@ -187,3 +188,37 @@ def test_invalid_dataset_names(store: ResultsStore) -> None:
     for bad in ("", "  ", "a\x00b", "x" * 129):
         with pytest.raises(ConfigError, match="dataset"):
             recommend(store, bad, num_samples=10)
+
+
+def test_model_answers_from_two_sizes_of_eight_finished_trials(store: ResultsStore, rows: Rows) -> None:
+    searched_at_both_ends(rows)
+
+    answer = recommend(store, "cifar100", num_samples=1000)
+
+    assert answer.method == "model" and answer.warning is None and answer.test_acc is None
+    p = answer.prediction
+    assert p is not None and p.runs == 16 and p.sizes == (SMALL, LARGE) and p.candidates == math.comb(14, 4)
+    assert p.val_acc_low < answer.val_acc < p.val_acc_high
+    assert p.val_acc_low <= true_accuracy(answer.schedule, 1000) <= p.val_acc_high
+    assert all(a >= b for a, b in zip(answer.schedule, answer.schedule[1:], strict=False))  # the space's
+    assert [(s.num_samples, s.weight) for s in answer.provenance] == [(SMALL, 0.5), (LARGE, 0.5)]
+    assert answer.trials_backing == 16 and "16 finished runs" in answer.prediction_note
+    assert recommend(store, "cifar100", num_samples=1000) == answer  # deterministic
+
+
+def test_model_answers_near_the_range_and_not_far_outside(store: ResultsStore, rows: Rows) -> None:
+    searched_at_both_ends(rows)
+    assert recommend(store, "cifar100", num_samples=4000).method == "model"  # a factor 2 above the largest
+    far = recommend(store, "cifar100", num_samples=4001)
+    assert far.method == "nearest" and far.prediction is None and "factor 2" in far.prediction_note
+    assert far.warning is not None and "outside the searched range" in far.warning
+    exact = recommend(store, "cifar100", num_samples=SMALL)
+    assert exact.method == "exact" and exact.prediction is None
+
+
+def test_too_few_finished_runs_fall_back_to_interpolation_with_the_reason(store: ResultsStore, rows: Rows) -> None:
+    searched_at_both_ends(rows, per_size=7)
+    answer = recommend(store, "cifar100", num_samples=1000)
+    assert answer.method == "interpolated" and answer.prediction is None
+    assert "2 searched sizes with 8 finished runs each" in answer.prediction_note
+    assert "500: 7, 2000: 7" in answer.prediction_note

@@ -34,11 +34,18 @@ async def read_recommendation(
     fraction: FractionQuery = None,
 ) -> Response:
     """Give exactly one of `num_samples` and `fraction`. `method`: `exact` (a search ran at that size),
+    `model` (the cross-size model: a Gaussian process fitted on every finished trial and re-evaluation run
+    of every searched size of the same model, stem, conv variant, depth and epochs, inputs switch epochs / E
+    and log size; the schedule of the search space with the highest expected validation accuracy at this
+    size, with `prediction`: its 95% interval, the runs and sizes it rests on; given when at least 2 sizes
+    have 8 finished runs each and the size is at most a factor 2 outside their range),
     `interpolated` (between two searched sizes, linear in log size, epochs rounded), or `nearest`
-    (outside the searched range, or the neighbours cannot be interpolated; with a `warning`).
+    (outside the searched range, or the neighbours cannot be interpolated; with a `warning`); for these
+    two, `prediction_note` says why the model did not answer.
     A fraction needs a search of the dataset run with `--fraction` (it tells the training-split size).
     404: the dataset has no searches, or none has finished (the message says how to run one).
-    Answers are cached until a search of the dataset changes (any API worker sees that at once)."""
+    Answers are cached until a search of the dataset changes (a trial or re-evaluation run finishes, a search
+    starts or finishes; any API worker sees that at once)."""
     # The body is the response model's JSON already (cached as such): sent as it is, not validated again.
     body = await services.recommendation(store, cache, dataset, num_samples, fraction)
     return Response(body, media_type="application/json")

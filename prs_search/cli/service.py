@@ -76,7 +76,8 @@ def recommend_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON (the REST API's body).")] = False,
     db: DbOpt = None,
 ) -> None:
-    """The switch schedule to use for a dataset size: exact, interpolated between searched sizes, or nearest."""
+    """The switch schedule to use for a dataset size: exact, the cross-size model's (with its 95% interval),
+    interpolated between searched sizes, or nearest."""
     from prs_search.recommend import recommend
     from prs_search.store import ResultsStore
 
@@ -92,10 +93,15 @@ def recommend_command(
     table = Table(title=f"{answer.dataset}, {size}: {answer.method}", show_header=False)
     table.add_row("schedule", ",".join(map(str, answer.schedule)))
     table.add_row("model / stem / epochs", f"{answer.model} / {answer.stem} / {answer.epochs}")
-    c = answer.confidence
+    c, model = answer.confidence, answer.prediction
     if c is not None and c.val_acc_low is not None and c.val_acc_high is not None:
         table.add_row(
             "val acc", f"{answer.val_acc:.4f} [{c.val_acc_low:.4f}, {c.val_acc_high:.4f}] ({c.seeds} seeds, 95%)"
+        )
+    elif model is not None:
+        table.add_row(
+            "expected val acc",
+            f"{answer.val_acc:.4f} [{model.val_acc_low:.4f}, {model.val_acc_high:.4f}] (model, 95%)",
         )
     else:
         table.add_row("expected val acc", f"{answer.val_acc:.4f}")
@@ -109,6 +115,7 @@ def recommend_command(
         prs = ",".join(map(str, c.baseline_schedule))
         table.add_row("vs PRS default", f"{prs}: {c.advantage:+.4f}{interval}, {verdict}")
     table.add_row("confidence", answer.confidence_note)
+    table.add_row("cross-size model", answer.prediction_note)
     table.add_row("test acc", f"{answer.test_acc:.4f}" if answer.test_acc is not None else "-")
     table.add_row("searched sizes", ", ".join(map(str, answer.searched_sizes)))
     for p in answer.provenance:

@@ -4,7 +4,7 @@ import re
 from collections.abc import Callable
 
 import pytest
-from factories import AUTH, Rows
+from factories import AUTH, Rows, searched_at_both_ends
 from fastapi.testclient import TestClient
 
 from prs_search.api.deps import get_store
@@ -143,7 +143,7 @@ def test_search_detail_has_live_state(client: TestClient, rows: Rows) -> None:
         assert (body["trials_finished"], body["progress"]) == (2, 0.5)
         assert body["best_trial"]["id"] == best.id and body["best_trial"]["schedule"] == [8, 6, 4, 2]
         assert body["model_config"] == {"preset": "tiny", "depth": 4}  # alias of a pydantic-reserved name
-        assert body["space_config"] == {"name": "monotone"}
+        assert body["space_config"] == {"name": "monotone", "schedule": "monotone"}
 
     missing = client.get("/v1/searches/nope")
     assert missing.status_code == 404 and missing.json() == {"detail": "no search with id or name 'nope'"}
@@ -297,6 +297,16 @@ def test_post_search_numbers_follow_json_schema(client: TestClient) -> None:
     assert client.post("/v1/searches", json=body, headers=AUTH).status_code == 202
 
 
+def test_recommendation_by_the_cross_size_model(client: TestClient, store: ResultsStore, rows: Rows) -> None:
+    searched_at_both_ends(rows)
+    response = client.get("/v1/recommendation", params={"dataset": "cifar100", "num_samples": 1000})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["method"] == "model" and body == recommend(store, "cifar100", num_samples=1000).model_dump(mode="json")
+    p = body["prediction"]
+    assert p["val_acc_low"] < body["val_acc"] < p["val_acc_high"] and p["runs"] == 16 and p["sizes"] == [500, 2000]
+
+
 def test_unknown_route_and_method_are_json(client: TestClient) -> None:
     assert client.get("/v2/nothing").json() == {"detail": "Not Found"}
     assert client.delete("/v1/searches").status_code == 401  # a write: the token is checked first
@@ -318,7 +328,9 @@ def test_openapi_documents_examples_and_errors(client: TestClient) -> None:
     assert components["RecommendationOut"]["examples"] and components["SearchCreate"]["examples"]
     assert "model_config" in components["SearchDetailOut"]["properties"]
     # The recommendation says how sure it is; a search request can ask for the re-evaluation.
-    assert {"confidence", "confidence_note"} <= set(components["RecommendationOut"]["properties"])
+    assert {"confidence", "confidence_note", "prediction", "prediction_note"} <= set(
+        components["RecommendationOut"]["properties"]
+    )
     assert {"seeds", "val_acc_low", "advantage", "advantage_low", "significant"} <= set(
         components["Confidence"]["properties"]
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import typer
-from factories import TOKEN, Rows
+from factories import TOKEN, Rows, searched_at_both_ends
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -53,6 +53,13 @@ def test_recommend_table(cli: typer.Typer, rows: Rows, sqlite_url: str) -> None:
     assert result.exit_code == 0
     assert "10,8,6,4" in result.stdout and "nearest" in result.stdout
     assert "warning: 50 images is outside the searched range" in result.stderr
+
+
+def test_recommend_table_prints_the_models_interval(cli: typer.Typer, rows: Rows, sqlite_url: str) -> None:
+    searched_at_both_ends(rows)
+    result = runner.invoke(cli, ["recommend", "--dataset", "cifar100", "--num-samples", "1000", "--db", sqlite_url])
+    assert result.exit_code == 0, result.output
+    assert ": model" in result.stdout and "(model, 95%)" in result.stdout and "16 finished runs" in result.stdout
 
 
 def test_recommend_errors_are_prs_errors(cli: typer.Typer, sqlite_url: str) -> None:
