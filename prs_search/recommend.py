@@ -225,6 +225,13 @@ def recommended_schedule(
     return Schedule.of(switch, epochs), answer
 
 
+def searched_answer(rows: list[BestScheduleRecord], n: int, dataset: str) -> tuple[Method, tuple[int, ...], float]:
+    """The method, schedule and expected val_acc `recommend` answers from best-schedule rows alone (sorted by
+    size), without the cross-size model: what the model is measured against (benchmarks/surrogate_validation)."""
+    method, weighted, _ = _choose(rows, n, dataset)
+    return method, _blend_schedule(weighted, weighted[0][0].epochs), sum(w * r.val_acc for r, w in weighted)
+
+
 def _choose(
     rows: list[BestScheduleRecord], n: int, dataset: str
 ) -> tuple[Method, list[tuple[BestScheduleRecord, float]], str | None]:
@@ -356,4 +363,7 @@ def _check_size(num_samples: object, fraction: object) -> None:
             raise ConfigError(f"fraction must be in (0, 1], got {fraction!r}")
 
 
-__all__ = ["Confidence", "Method", "Prediction", "Provenance", "Recommendation", "recommend", "recommended_schedule"]
+__all__ = [
+    "Confidence", "Method", "Prediction", "Provenance", "Recommendation", "recommend", "recommended_schedule",
+    "searched_answer",
+]  # fmt: skip

@@ -17,7 +17,7 @@ from prs_search.schemas import FinishedRunRecord, SearchRecord
 from prs_search.search.spaces import ScheduleKind
 from prs_search.store import ResultsStore
 from prs_search.surrogate.candidates import candidate_schedules
-from prs_search.surrogate.gp import Predicted, fit_surrogate
+from prs_search.surrogate.gp import Predicted, Surrogate, fit_surrogate
 
 MIN_RUNS = 8  # finished runs at a size for it to count (e.g. a search of 8 complete trials)
 MIN_SIZES = 2
@@ -102,13 +102,19 @@ def why_not(group: Group, num_samples: int) -> str | None:
     return None
 
 
+def fit_group(group: Group) -> Surrogate:
+    """The model fitted on every finished run of the group."""
+    runs = group.runs
+    return fit_surrogate(
+        [r.schedule for r in runs], [r.num_samples for r in runs], [r.val_acc for r in runs], group.key.epochs
+    )
+
+
 def predict_best(group: Group, num_samples: int, k: int = 1) -> CrossSizeAnswer:
     """Fit the model on the group's runs and rank the space's schedules at `num_samples` (check `why_not`
     first)."""
     runs = group.runs
-    model = fit_surrogate(
-        [r.schedule for r in runs], [r.num_samples for r in runs], [r.val_acc for r in runs], group.key.epochs
-    )
+    model = fit_group(group)
     candidates = candidate_schedules(group.kinds, group.key.depth, group.key.epochs, (r.schedule for r in runs))
     return CrossSizeAnswer(
         tuple(model.top(candidates, num_samples, k)), len(runs), group.sizes, len(candidates), model.noise_sd
