@@ -155,6 +155,12 @@ class SearchRequest(BaseModel):
     early_stopping: Flag = Field(
         default=True, description="ASHA stops unpromising trials early (off: every trial runs E epochs)."
     )
+    warm_start: Flag | None = Field(
+        default=None,
+        description="Try the cross-size model's best schedules for this size first (fitted on the other sizes of "
+        "this dataset searched with the same model, stem, conv, depth and epochs); default: on when it can "
+        "answer at this size.",
+    )
     confirm_top: Annotated[int, Strict(), Field(ge=0, le=MAX_CONFIRM_TOP), _WHOLE] = Field(
         default=3, description="After the budget: retrain the best K complete trials with more seeds (0: off)."
     )

@@ -33,6 +33,7 @@ from prs_search.search.trainable import run_trial
 from prs_search.search.trial_checkpoint import load_run_model, load_trial_model
 from prs_search.search.trial_config import trial_config
 from prs_search.search.tuner import build_tuner
+from prs_search.search.warm_start import warm_params, warm_start
 from prs_search.search_request import SearchJob, default_search_name
 from prs_search.settings import get_settings
 from prs_search.store import BestScheduleRecord, ResultsStore, SearchRecord
@@ -65,11 +66,13 @@ def run_search(request: SearchJob, on_progress: Callable[[SearchProgress], None]
     if existing is not None and existing.status == SearchStatus.FINISHED:
         log.info("search %s is already finished", existing.name)
         return _summary(store, existing, started)
+    warm = warm_start(store, plan) if existing is None else None  # an impossible --warm-start fails here
     # Ray before the search row: a bad address must not leave a search behind that never ran.
     cluster.connect(request.ray_address)
     cluster.check_resources(request.cpus_per_trial, request.gpus_per_trial)
     if existing is None:
-        existing = store.create_search(plan.new_search(request.name or default_search_name(request)))
+        new = plan.new_search(request.name or default_search_name(request))
+        existing = store.create_search(new.model_copy(update={"warm_started": warm}))
     with hold_lease(store, existing, request) as lease:  # one driver per search, or a ConflictError
         return _run_held(plan, store, existing, on_progress, lease, started)
 
@@ -191,7 +194,8 @@ def _fit(
         return  # every trial finished before the last driver stopped (e.g. in the re-evaluation): nothing to run
     searcher = PRSOptunaSearch(
         plan.space, plan.depth, request.epochs, request.budget, optuna_storage(store), search.study_name,
-        request.seed, on_suggest=SuggestionRecorder(store, search.id), replay=replay, initial=plan.initial,
+        request.seed, on_suggest=SuggestionRecorder(store, search.id), replay=replay,
+        initial=warm_params(plan, search.warm_started) + plan.initial,
         sampler=request.sampler,
     )  # fmt: skip
     search_alg = ConcurrencyLimiter(searcher, request.max_concurrent) if request.max_concurrent else searcher

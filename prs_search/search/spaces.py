@@ -87,6 +87,10 @@ class SearchSpace:
                 raise ConfigError(f"search space {self.name}: initial schedule {text!r} does not fit: {err}") from None
         return params
 
+    def params_of(self, schedule: Schedule) -> dict[str, int]:
+        """A schedule of this space as its Optuna parameters (raises if it is not in the space)."""
+        return self._params_of(schedule, str(schedule))
+
     def _params_of(self, schedule: Schedule, text: str) -> dict[str, int]:
         e = schedule.switch_epochs
         if self.schedule == "linear":

@@ -110,12 +110,13 @@ def fit_group(group: Group) -> Surrogate:
     )
 
 
-def predict_best(group: Group, num_samples: int, k: int = 1) -> CrossSizeAnswer:
-    """Fit the model on the group's runs and rank the space's schedules at `num_samples` (check `why_not`
-    first)."""
-    runs = group.runs
+def predict_best(group: Group, num_samples: int, k: int = 1, kinds: set[ScheduleKind] | None = None) -> CrossSizeAnswer:
+    """Fit the model on the group's runs and rank the schedules of the spaces `kinds` (default: the group's
+    searches') at `num_samples` (check `why_not` first)."""
+    runs, space = group.runs, kinds or group.kinds
     model = fit_group(group)
-    candidates = candidate_schedules(group.kinds, group.key.depth, group.key.epochs, (r.schedule for r in runs))
+    observed = (r.schedule for r in runs) if kinds is None else ()  # another space's may not fit this one
+    candidates = candidate_schedules(space, group.key.depth, group.key.epochs, observed)
     return CrossSizeAnswer(
         tuple(model.top(candidates, num_samples, k)), len(runs), group.sizes, len(candidates), model.noise_sd
     )
