@@ -9,7 +9,9 @@ The store keeps one best schedule per searched (dataset, size). For an asked siz
   finished run (trials that ran all E epochs, and re-evaluation runs at other seeds) of every searched size
   of the group of searches that would answer otherwise (the same model, stem, conv variant, depth and
   epochs as the search at the searched size nearest N in log size), with inputs the per-layer switch
-  epochs / E and log size. The schedule is the one of highest expected validation accuracy at N among the
+  epochs / E and log size, after each size's mean level is taken out (it is interpolated in log size; the
+  interval lets it lie anywhere between the neighbouring sizes' levels: see `prs_search.surrogate.gp`).
+  The schedule is the one of highest expected validation accuracy at N among the
   space's schedules (every one when there are at most 20,000, else a fixed-seed sample of 8,192, plus
   every observed schedule and the PRS default: the same store gives the same answer), and `prediction`
   holds the 95% interval of its expected (mean over seeds) validation accuracy and what the model rests on.
