@@ -48,7 +48,7 @@ from prs_search.schedule import Schedule
 from prs_search.schemas import BestScheduleRecord, Record
 from prs_search.stats import Interval
 from prs_search.store import ResultsStore, SearchRecord
-from prs_search.surrogate import CrossSizeAnswer, Group, group_key, load_groups, predict_best, why_not
+from prs_search.surrogate import MIN_RUNS, CrossSizeAnswer, Group, group_key, load_groups, predict_best, why_not
 
 Method = Literal["exact", "model", "interpolated", "nearest"]
 SEARCHES_SCANNED = 1000  # searches of one dataset read to recover its training-split size
@@ -204,8 +204,9 @@ def _prediction(answer: CrossSizeAnswer) -> Prediction:
 def _model_note(answer: CrossSizeAnswer) -> str:
     sizes = ", ".join(map(str, answer.sizes))
     return (
-        f"the cross-size model's best of {answer.candidates} schedules, fitted on {answer.runs} finished runs of "
-        f"sizes {sizes}; the interval is the Gaussian process's 95% interval of the expected validation accuracy"
+        f"the cross-size model's best of {answer.candidates} schedules, fitted on {answer.runs} finished runs of the "
+        f"searched sizes (at least {MIN_RUNS} each at {sizes}); the interval is the Gaussian process's 95% interval "
+        "of the expected validation accuracy"
     )
 
 
