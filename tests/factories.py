@@ -48,9 +48,11 @@ class Rows:
         ))  # fmt: skip
 
     def trial(
-        self, search: SearchRecord, schedule: list[int], accs: list[float], *, state: str = "COMPLETE"
-    ) -> TrialRecord:
-        """A trial that ran `len(accs)` epochs and ended in `state` (RUNNING: still running)."""
+        self, search: SearchRecord, schedule: list[int], accs: list[float], *, state: str = "COMPLETE",
+        flops: float | None = None, seconds: float = 0.5,
+    ) -> TrialRecord:  # fmt: skip
+        """A trial that ran `len(accs)` epochs and ended in `state` (RUNNING: still running); every epoch took
+        `seconds` and counted `flops` (None: not counted)."""
         key = f"t{self._next()}"
         trial = self.store.start_trial(
             search_id=search.id, trial_key=key, schedule=schedule, params={"schedule": schedule}
@@ -60,7 +62,7 @@ class Rows:
                 search_id=search.id,
                 trial_key=key,
                 epoch=epoch,
-                metrics={"val_acc": acc, "train_loss": 1.0, "seconds": 0.5},
+                metrics={"val_acc": acc, "train_loss": 1.0, "seconds": seconds, "flops": flops},
             )
         if state != "RUNNING":
             trial = self.store.finish_trial(search_id=search.id, trial_key=key, state=state)
