@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 import prs_search
 from prs_search.errors import ConfigError, ConflictError, NotFoundError, StoreError
 from prs_search.known import check_fits_here, check_known
+from prs_search.pareto import Cost, accuracy_cost_front
 from prs_search.recommend import recommend
 from prs_search.search_request import default_search_name
 from prs_search.store import ResultsStore, SearchRecord, SearchStatus, TrialState
@@ -24,6 +25,7 @@ from .schemas import (
     EpochOut,
     EpochsOut,
     HealthOut,
+    ParetoOut,
     RecommendationOut,
     SearchCancelOut,
     SearchCreate,
@@ -105,6 +107,12 @@ def list_trials(
 ) -> TrialsOut:
     rows, total = store.list_trials(search_id=search.id, offset=offset, limit=limit, state=state)
     return TrialsOut(data=[TrialOut.model_validate(r) for r in rows], count=total, counts=_counts(store, search.id))
+
+
+def pareto_front(store: ResultsStore, search: SearchRecord, cost: Cost) -> ParetoOut:
+    front = accuracy_cost_front(store.all_trials(search_id=search.id, state=TrialState.COMPLETE), cost)
+    data = [TrialOut.model_validate(t) for t in front.trials]  # their public fields only
+    return ParetoOut(cost=cost, data=data, count=len(data), considered=front.considered, uncounted=front.uncounted)
 
 
 def list_epochs(store: ResultsStore, search: SearchRecord, trial_id: int) -> EpochsOut:

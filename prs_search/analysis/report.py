@@ -25,8 +25,6 @@ from prs_search.study.summary import StudyRow, latest_study
 
 log = logging.getLogger(__name__)
 
-PAGE = 1000  # trials read per query (the store's page limit)
-
 
 @dataclass(frozen=True)
 class Section:
@@ -47,7 +45,7 @@ def build_report(
 ) -> str:
     """The report of search `name` (its name or id) as one HTML document (Fourier: in `reading`)."""
     search = find_search(store, name)
-    trials = _all_trials(store, search.id)
+    trials = store.all_trials(search_id=search.id)
     best = store.best_trial(search_id=search.id)
     sections = [
         _summary(search, trials, best),
@@ -75,16 +73,6 @@ def _template() -> jinja2.Template:
 
 def _acc(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
-
-
-def _all_trials(store: ResultsStore, search_id: int) -> list[TrialRecord]:
-    trials, total = store.list_trials(search_id=search_id, limit=PAGE)
-    while len(trials) < total:
-        more, _ = store.list_trials(search_id=search_id, offset=len(trials), limit=PAGE)
-        if not more:
-            break
-        trials += more
-    return trials
 
 
 def _summary(search: SearchRecord, trials: list[TrialRecord], best: TrialRecord | None) -> Section:

@@ -184,6 +184,29 @@ def test_epochs_of_a_trial(client: TestClient, rows: Rows) -> None:
     assert client.get(f"/v1/searches/{search.id}/trials/0/epochs").status_code == 422
 
 
+def test_the_accuracy_compute_front_of_a_search(client: TestClient, rows: Rows) -> None:
+    search = rows.search()
+    cheap = rows.trial(search, [4, 4, 4, 4], [0.5], flops=1e12, seconds=9.0)
+    best = rows.trial(search, [2, 1, 0, 0], [0.7], flops=3e12, seconds=4.0)
+    rows.trial(search, [3, 3, 3, 3], [0.45], flops=2e12, seconds=8.0)  # dominated
+    uncounted = rows.trial(search, [0, 0, 0, 0], [0.9], seconds=0.5)
+    rows.trial(search, [1, 1, 1, 1], [0.95], state="PRUNED", flops=1e11)
+
+    flops = client.get(f"/v1/searches/{search.name}/pareto").json()
+    assert [t["id"] for t in flops["data"]] == [cheap.id, best.id]
+    assert (flops["cost"], flops["count"], flops["considered"], flops["uncounted"]) == ("flops", 2, 4, 1)
+    assert flops["data"][1]["flops"] == 3e12 and "checkpoint_path" not in flops["data"][1]  # public fields only
+    seconds = client.get(f"/v1/searches/{search.id}/pareto", params={"cost": "seconds"}).json()
+    assert [t["id"] for t in seconds["data"]] == [uncounted.id] and seconds["uncounted"] == 0
+    epochs = client.get(f"/v1/searches/{search.id}/trials/{best.id}/epochs").json()
+    assert [e["flops"] for e in epochs["data"]] == [3e12]
+
+    unknown = client.get("/v1/searches/no-such-search/pareto")
+    assert unknown.status_code == 404 and unknown.json() == {"detail": "no search with id or name 'no-such-search'"}
+    watts = client.get(f"/v1/searches/{search.id}/pareto", params={"cost": "watts"})
+    assert watts.status_code == 422 and watts.json()["detail"][0]["loc"] == ["query", "cost"]
+
+
 # -- starting a search ------------------------------------------------------------------------------
 
 
@@ -309,6 +332,7 @@ def test_openapi_documents_examples_and_errors(client: TestClient) -> None:
     assert set(paths) == {
         "/health", "/v1/datasets", "/v1/recommendation", "/v1/searches", "/v1/searches/{search}",
         "/v1/searches/{search}/trials", "/v1/searches/{search}/trials/{trial_id}/epochs",
+        "/v1/searches/{search}/pareto",
     }  # fmt: skip
     recommendation = paths["/v1/recommendation"]["get"]
     assert {"200", "404", "422", "503"} <= set(recommendation["responses"])
