@@ -2,6 +2,7 @@
 
 import logging
 import os
+from functools import partial
 from typing import Literal
 
 from starlette.concurrency import run_in_threadpool
@@ -179,8 +180,9 @@ def cancel_search(
 
 
 async def recommendation(
-    store: ResultsStore, cache: RecommendationCache, dataset: str, num_samples: int | None, fraction: float | None
-) -> bytes:
+    store: ResultsStore, cache: RecommendationCache, dataset: str, num_samples: int | None, fraction: float | None,
+    max_flops: float | None = None, max_seconds: float | None = None,
+) -> bytes:  # fmt: skip
     """The body of GET /v1/recommendation (`recommend`'s answer as JSON), from the cache while the dataset's
     version is the one it was computed at (see `api.cache`).
 
@@ -188,10 +190,12 @@ async def recommendation(
     more than the rest of the request): the version is read without blocking the event loop
     (`ResultsStore.dataset_version_async`); an answer to compute (a few queries) goes to the thread pool."""
     version = await store.dataset_version_async(dataset=dataset)
-    key = (num_samples, fraction)
+    key = (num_samples, fraction, max_flops, max_seconds)
     body = cache.get(dataset, version, key)
     if body is None:
-        answer = await run_in_threadpool(recommend, store, dataset, num_samples, fraction)
+        answer = await run_in_threadpool(
+            partial(recommend, max_flops=max_flops, max_seconds=max_seconds), store, dataset, num_samples, fraction
+        )
         body = RecommendationOut.model_validate(answer).model_dump_json().encode()
         cache.put(dataset, version, key, body)
     return body

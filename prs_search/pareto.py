@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
+from prs_search.compute_cost import format_flops
 from prs_search.field_types import TrialState
 from prs_search.schemas import TrialPublic
 
@@ -23,6 +24,13 @@ T = TypeVar("T", bound=TrialPublic)
 def trial_cost(trial: TrialPublic, cost: Cost) -> float | None:
     """The trial's `cost`: counted FLOPs (None: not counted) or training seconds."""
     return trial.flops if cost == "flops" else trial.seconds
+
+
+def format_cost(cost: Cost, value: float | None) -> str:
+    """'3.41 TFLOP' or '84.2 s'; '-' for None."""
+    if cost == "flops" or value is None:
+        return format_flops(value)
+    return f"{value:.1f} s"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,10 @@ The store keeps one best schedule per searched (dataset, size). For an asked siz
   bracketing searches differ in model, stem, epochs or depth (the one nearer in log size is used,
   ties to the larger size). Always with a `warning` saying why.
 
+With a compute budget (`max_flops` or `max_seconds`), a searched size is answered `exact`ly by the best
+complete trial of its searches within the budget (`prs_search.budget`); a size that was not searched is
+refused for now (the cross-size model will answer it).
+
 Sizes asked as a fraction of the training split: N = round(fraction * T), the rule `prs-search run
 --fraction` uses, where the training-split size T is recovered from the dataset's stored searches that
 were run with `--fraction` (their `num_samples / fraction`, from the one with the largest fraction,
@@ -28,8 +32,10 @@ from typing import Literal
 
 from pydantic import Field
 
+from prs_search.budget import Budget, asked_budget, best_within
 from prs_search.errors import ConfigError, NotFoundError
 from prs_search.field_types import SwitchEpochs
+from prs_search.pareto import Cost
 from prs_search.schedule import Schedule
 from prs_search.schemas import BestScheduleRecord, Record
 from prs_search.stats import Interval
@@ -82,6 +88,7 @@ class Recommendation(Record):
     trials_backing: int = Field(description="Trials (every state) of the searches the answer comes from.")
     confidence: Confidence | None = Field(description="Only for `exact` answers of re-evaluated searches.")
     confidence_note: str = Field(description="What the confidence rests on, or why there is none.")
+    budget: Budget | None = Field(default=None, description="The compute budget asked (None: none was).")
 
 
 def recommend(
@@ -89,20 +96,27 @@ def recommend(
     dataset: str,
     num_samples: int | None = None,
     fraction: float | None = None,
+    *,
+    max_flops: float | None = None,
+    max_seconds: float | None = None,
 ) -> Recommendation:
-    """The schedule for `num_samples` images (or `fraction` of the training split) of `dataset`.
+    """The schedule for `num_samples` images (or `fraction` of the training split) of `dataset`, within a
+    compute budget of at most one of `max_flops` and `max_seconds` if one is given.
 
     Give exactly one of `num_samples` and `fraction`. Raises `ConfigError` for invalid input and
     `NotFoundError` when the dataset has no finished search (see the module docstring for the rules).
     """
     dataset = _check_dataset(dataset)
     _check_size(num_samples, fraction)
+    budget = asked_budget(max_flops, max_seconds)
     rows = store.best_schedules(dataset=dataset)
     if not rows:
         raise NotFoundError(_nothing_found(store, dataset))
     if fraction is not None:
         num_samples = _size_from_fraction(store, dataset, fraction)
     assert num_samples is not None  # for the type checker: _check_size saw exactly one
+    if budget is not None:
+        return _within_budget(store, rows, dataset, num_samples, fraction, *budget)
     sizes = tuple(r.num_samples for r in rows)
     method, weighted, warning = _choose(rows, num_samples, dataset)
     first = weighted[0][0]
@@ -116,6 +130,31 @@ def recommend(
         provenance=tuple(_provenance(r, w) for r, w in weighted),
         trials_backing=sum(sum(store.trial_counts(search_id=i).values()) for i in search_ids),
         confidence=_confidence(first) if method == "exact" else None, confidence_note=_note(method, first, num_samples),
+    )  # fmt: skip
+
+
+def _within_budget(
+    store: ResultsStore, rows: list[BestScheduleRecord], dataset: str, n: int, fraction: float | None, cost: Cost,
+    limit: float,
+) -> Recommendation:  # fmt: skip
+    """The `exact` answer at a searched size under a compute budget: the best of its trials within it."""
+    sizes = tuple(r.num_samples for r in rows)
+    if n not in sizes:
+        raise ConfigError(
+            f"a compute budget is answered for a searched size only (for now): {dataset} was searched at "
+            f"{', '.join(map(str, sizes))} images, not {n}"
+        )
+    search, trial, budget = best_within(store, dataset, n, cost, limit)
+    val_acc = trial.val_acc or 0.0  # a candidate has one
+    source = Provenance(
+        search_id=search.id, search_name=search.name, trial_id=trial.id, num_samples=n, val_acc=val_acc, weight=1.0
+    )
+    return Recommendation(
+        dataset=dataset, num_samples=n, fraction=fraction, method="exact", schedule=trial.schedule,
+        epochs=search.epochs, model=search.model, stem=search.stem, val_acc=val_acc,
+        test_acc=search.test_acc if search.test_trial_id == trial.id else None, warning=None, searched_sizes=sizes,
+        provenance=(source,), trials_backing=sum(store.trial_counts(search_id=search.id).values()), confidence=None,
+        confidence_note="the best trial within the budget, trained once: no interval", budget=budget,
     )  # fmt: skip
 
 
@@ -268,4 +307,4 @@ def _check_size(num_samples: object, fraction: object) -> None:
             raise ConfigError(f"fraction must be in (0, 1], got {fraction!r}")
 
 
-__all__ = ["Confidence", "Method", "Provenance", "Recommendation", "recommend", "recommended_schedule"]
+__all__ = ["Budget", "Confidence", "Method", "Provenance", "Recommendation", "recommend", "recommended_schedule"]

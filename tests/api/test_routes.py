@@ -104,6 +104,44 @@ def test_recommendation_errors(client: TestClient, rows: Rows) -> None:
         assert invalid.status_code == 422 and isinstance(invalid.json()["detail"], list)
 
 
+def test_recommendation_within_a_compute_budget(client: TestClient, store: ResultsStore, rows: Rows) -> None:
+    search = rows.search("cifar100", 5000)
+    rows.trial(search, [4, 4, 4, 4], [0.5], flops=1e12)
+    rows.trial(search, [2, 1, 0, 0], [0.7], flops=3e12)
+    store.update_best_schedule(search_id=search.id)
+
+    def ask(**params: object) -> dict[str, object]:
+        response = client.get("/v1/recommendation", params={"dataset": "cifar100", "num_samples": 5000, **params})
+        assert response.status_code == 200, response.text
+        body: dict[str, object] = response.json()
+        return body
+
+    tight, roomy = ask(max_flops=2e12), ask(max_flops=1e13)  # one dataset version: both from one cache
+    assert (tight["schedule"], roomy["schedule"]) == ([4, 4, 4, 4], [2, 1, 0, 0])
+    assert tight == recommend(store, "cifar100", num_samples=5000, max_flops=2e12).model_dump(mode="json")
+    assert tight["budget"] == {
+        "cost": "flops", "limit": 2e12, "chosen_cost": 1e12, "best_cost": 3e12, "best_val_acc": 0.7,
+        "candidates": 2, "uncounted": 0,
+    }  # fmt: skip
+    assert ask()["budget"] is None and ask(max_seconds=100)["budget"]["cost"] == "seconds"  # type: ignore[index]
+
+    none_fits = client.get("/v1/recommendation", params={"dataset": "cifar100", "num_samples": 5000, "max_flops": 1e6})
+    assert none_fits.status_code == 404 and none_fits.json() == {
+        "detail": "no trial of cifar100 at 5000 images trained within max_flops=1 MFLOP; the cheapest counted trial "
+        "cost 1 TFLOP"
+    }
+    unsearched = client.get("/v1/recommendation", params={"dataset": "cifar100", "num_samples": 7, "max_flops": 1e15})
+    assert unsearched.status_code == 422 and "searched size only" in unsearched.json()["detail"]
+    both = client.get("/v1/recommendation", params={"dataset": "cifar100", "num_samples": 5000, "max_flops": 1e15,
+                                                    "max_seconds": 9})  # fmt: skip
+    assert both.status_code == 422 and both.json() == {
+        "detail": "give at most one of max_flops and max_seconds for the compute budget"
+    }
+    for bad in ({"max_flops": 0}, {"max_flops": -1e12}, {"max_seconds": "inf"}, {"max_flops": "nan"}):
+        invalid = client.get("/v1/recommendation", params={"dataset": "cifar100", "num_samples": 5000, **bad})
+        assert invalid.status_code == 422 and isinstance(invalid.json()["detail"], list), bad
+
+
 # -- searches ---------------------------------------------------------------------------------------
 
 
