@@ -61,10 +61,12 @@ def best_within(
     ]
     priced = [(s, t, c) for s, t in trials if (c := trial_cost(t, cost)) is not None]
     where = f"{dataset} at {num_samples} images"
-    if not priced:
+    if not trials:
+        raise NotFoundError(f"no trial of {where} has completed yet")
+    if not priced:  # only FLOPs can be missing: every trial is timed
         raise NotFoundError(
-            f"none of the {len(trials)} complete trials of {where} has a counted {cost} cost (trained before "
-            "FLOPs were counted): no answer within a budget"
+            f"none of the {len(trials)} complete trials of {where} has counted FLOPs (they were trained before "
+            "counting): ask with max_seconds, or search this size again"
         )
     within = [p for p in priced if p[2] <= limit]
     if not within:
@@ -73,10 +75,15 @@ def best_within(
             f"no trial of {where} trained within max_{cost}={format_cost(cost, limit)}; the cheapest counted trial "
             f"cost {format_cost(cost, cheapest)}"
         )
-    search, chosen, spent = min(within, key=lambda p: (-(p[1].val_acc or 0.0), p[2], p[1].id))
-    best = min(trials, key=lambda p: (-(p[1].val_acc or 0.0), trial_cost(p[1], cost) or math.inf, p[1].id))[1]
+    search, chosen, spent = min(within, key=lambda p: _best_first(p[1], p[2]))
+    best = min((t for _, t in trials), key=lambda t: _best_first(t, trial_cost(t, cost)))
     budget = Budget(
         cost=cost, limit=limit, chosen_cost=spent, best_cost=trial_cost(best, cost), best_val_acc=best.val_acc or 0.0,
         candidates=len(priced), uncounted=len(trials) - len(priced),
     )  # fmt: skip
     return search, chosen, budget
+
+
+def _best_first(trial: TrialRecord, cost: float | None) -> tuple[float, float, int]:
+    """Highest validation accuracy first; ties: the cheaper (one without a count last), then the older."""
+    return -(trial.val_acc or 0.0), math.inf if cost is None else cost, trial.id

@@ -73,7 +73,7 @@ def test_nothing_within_the_budget_says_what_the_cheapest_cost(store: ResultsSto
 
 def test_a_size_whose_trials_have_no_count_cannot_answer_a_flops_budget(store: ResultsStore, rows: Rows) -> None:
     rows.finished("digits", 1000, [2, 1, 0, 0], 0.9)
-    with pytest.raises(NotFoundError, match="none of the 1 complete trials of digits at 1000 images has a counted"):
+    with pytest.raises(NotFoundError, match="none of the 1 complete trials of digits at 1000 images has counted F"):
         recommend(store, "digits", num_samples=1000, max_flops=1e20)
 
 
