@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from prs_search.field_types import Cost
 from prs_search.recommend import Provenance, Recommendation
 from prs_search.schemas import (
     DatasetSummary,
@@ -175,7 +176,7 @@ class TrialOut(TrialPublic):
 _TRIAL_EXAMPLE: dict[str, JsonValue] = {
     "id": 41, "search_id": 3, "trial_key": "7", "optuna_number": 7, "schedule": [6, 5, 3, 2, 1, 0],
     "params": {"e1": 6}, "state": "COMPLETE", "val_acc": 0.35, "best_val_acc": 0.36, "epochs_run": 10,
-    "seconds": 84.2, "started_at": _STAMP, "finished_at": _STAMP, "error": None,
+    "seconds": 84.2, "flops": 3.1e13, "started_at": _STAMP, "finished_at": _STAMP, "error": None,
 }  # fmt: skip
 
 
@@ -190,6 +191,25 @@ class TrialsOut(BaseModel):
                           "counts": {"RUNNING": 2, "COMPLETE": 1, "PRUNED": 4, "FAIL": 0}}]
         }
     )  # fmt: skip
+
+
+class ParetoOut(BaseModel):
+    """The accuracy-compute front of a search: its complete trials that no other beats in both validation
+    accuracy and cost (a trial equal in both is on it too), cheapest first."""
+
+    cost: Cost = Field(description="`flops`: training FLOPs counted over the epochs; `seconds`: training time.")
+    data: list[TrialOut] = Field(description="The trials on the front, cheapest first.")
+    count: int = Field(description="Trials on the front.")
+    considered: int = Field(description="The search's COMPLETE trials with a validation accuracy.")
+    uncounted: int = Field(
+        description="Of those, the trials without the cost (trained before FLOPs were counted): not candidates."
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"cost": "flops", "data": [_TRIAL_EXAMPLE], "count": 1, "considered": 12, "uncounted": 0}]
+        }
+    )
 
 
 class EpochOut(EpochPublic):

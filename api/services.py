@@ -2,13 +2,16 @@
 
 import logging
 import os
+from functools import partial
 from typing import Literal
 
 from starlette.concurrency import run_in_threadpool
 
 import prs_search
 from prs_search.errors import ConfigError, ConflictError, NotFoundError, StoreError
+from prs_search.field_types import Cost
 from prs_search.known import check_fits_here, check_known
+from prs_search.pareto import accuracy_cost_front
 from prs_search.recommend import recommend
 from prs_search.search_request import default_search_name
 from prs_search.store import ResultsStore, SearchRecord, SearchStatus, TrialState
@@ -24,6 +27,7 @@ from .schemas import (
     EpochOut,
     EpochsOut,
     HealthOut,
+    ParetoOut,
     RecommendationOut,
     SearchCancelOut,
     SearchCreate,
@@ -107,6 +111,12 @@ def list_trials(
     return TrialsOut(data=[TrialOut.model_validate(r) for r in rows], count=total, counts=_counts(store, search.id))
 
 
+def pareto_front(store: ResultsStore, search: SearchRecord, cost: Cost) -> ParetoOut:
+    front = accuracy_cost_front(store.all_trials(search_id=search.id, state=TrialState.COMPLETE), cost)
+    data = [TrialOut.model_validate(t) for t in front.trials]  # their public fields only
+    return ParetoOut(cost=cost, data=data, count=len(data), considered=front.considered, uncounted=front.uncounted)
+
+
 def list_epochs(store: ResultsStore, search: SearchRecord, trial_id: int) -> EpochsOut:
     trial = store.get_trial(trial_id=trial_id)
     if trial is None or trial.search_id != search.id:
@@ -171,8 +181,9 @@ def cancel_search(
 
 
 async def recommendation(
-    store: ResultsStore, cache: RecommendationCache, dataset: str, num_samples: int | None, fraction: float | None
-) -> bytes:
+    store: ResultsStore, cache: RecommendationCache, dataset: str, num_samples: int | None, fraction: float | None,
+    max_flops: float | None = None, max_seconds: float | None = None,
+) -> bytes:  # fmt: skip
     """The body of GET /v1/recommendation (`recommend`'s answer as JSON), from the cache while the dataset's
     version is the one it was computed at (see `api.cache`).
 
@@ -180,10 +191,12 @@ async def recommendation(
     more than the rest of the request): the version is read without blocking the event loop
     (`ResultsStore.dataset_version_async`); an answer to compute (a few queries) goes to the thread pool."""
     version = await store.dataset_version_async(dataset=dataset)
-    key = (num_samples, fraction)
+    key = (num_samples, fraction, max_flops, max_seconds)
     body = cache.get(dataset, version, key)
     if body is None:
-        answer = await run_in_threadpool(recommend, store, dataset, num_samples, fraction)
+        answer = await run_in_threadpool(
+            partial(recommend, max_flops=max_flops, max_seconds=max_seconds), store, dataset, num_samples, fraction
+        )
         body = RecommendationOut.model_validate(answer).model_dump_json().encode()
         cache.put(dataset, version, key, body)
     return body

@@ -172,11 +172,14 @@ def main() -> None:
     parser.add_argument("--db", required=True, help="The searches' database URL (read only).")
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--out", type=Path, default=Path("surrogate_validation"))
+    parser.add_argument("--name", default="surrogate_validation", help="Stem of the files written to --out.")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     results: list[Row] = []
     with ResultsStore(args.db, migrate=False) as store:
         everything = load_groups(store, args.dataset)
+        if not everything:
+            parser.error(f"no searches of {args.dataset} in {args.db} (--dataset names the dataset)")
         key = max(everything, key=lambda k: len(everything[k].runs))
         for n in everything[key].runs_by_size:
             others = load_groups(store, args.dataset, without_size=n).get(key)
@@ -187,8 +190,8 @@ def main() -> None:
                     print(f"held out {n}, fit on {fit_on}: done")
     table = markdown(results)
     print(table)
-    (args.out / "surrogate_validation.md").write_text(table)
-    (args.out / "surrogate_validation.json").write_text(
+    (args.out / f"{args.name}.md").write_text(table)
+    (args.out / f"{args.name}.json").write_text(
         json.dumps({"db": args.db, "dataset": args.dataset, "rows": [asdict(r) for r in results]}, indent=1)
     )
 

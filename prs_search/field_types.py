@@ -48,6 +48,7 @@ SwitchEpochs = Annotated[
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Seconds = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 Flops = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]  # floating-point operations, counted
+Cost = Literal["flops", "seconds"]  # what a trial's training compute is measured in
 Fraction = Annotated[
     float, Field(gt=0.0, le=1.0, allow_inf_nan=False, description="Dataset size as a fraction of the training split.")
 ]

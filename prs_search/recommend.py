@@ -25,6 +25,12 @@ The store keeps one best schedule per searched (dataset, size). For an asked siz
   bracketing searches differ in model, stem, epochs or depth (the one nearer in log size is used,
   ties to the larger size). Always with a `warning` saying why.
 
+With a compute budget (`max_flops` or `max_seconds`), a searched size is answered `exact`ly by the best
+complete trial of its searches within the budget; a size nobody searched by the cross-size model, among
+the space's schedules whose cost there, predicted from the group's counted epochs, is within it
+(`prs_search.budget`). Where the model cannot answer, a budget is refused (interpolating two schedules
+says nothing about the cost of the blend's neighbours).
+
 Sizes asked as a fraction of the training split: N = round(fraction * T), the rule `prs-search run
 --fraction` uses, where the training-split size T is recovered from the dataset's stored searches that
 were run with `--fraction` (their `num_samples / fraction`, from the one with the largest fraction,
@@ -42,8 +48,9 @@ from typing import Literal
 
 from pydantic import Field
 
+from prs_search.budget import Budget, asked_budget, best_within, modelled_within
 from prs_search.errors import ConfigError, NotFoundError
-from prs_search.field_types import SwitchEpochs
+from prs_search.field_types import Cost, SwitchEpochs
 from prs_search.schedule import Schedule
 from prs_search.schemas import BestScheduleRecord, Record
 from prs_search.stats import Interval
@@ -115,6 +122,7 @@ class Recommendation(Record):
     confidence_note: str = Field(description="What the confidence rests on, or why there is none.")
     prediction: Prediction | None = Field(description="Only for `model` answers: the cross-size model's interval.")
     prediction_note: str = Field(description="What the cross-size model's answer rests on, or why it gave none.")
+    budget: Budget | None = Field(default=None, description="The compute budget asked (None: none was).")
 
 
 def recommend(
@@ -122,20 +130,27 @@ def recommend(
     dataset: str,
     num_samples: int | None = None,
     fraction: float | None = None,
+    *,
+    max_flops: float | None = None,
+    max_seconds: float | None = None,
 ) -> Recommendation:
-    """The schedule for `num_samples` images (or `fraction` of the training split) of `dataset`.
+    """The schedule for `num_samples` images (or `fraction` of the training split) of `dataset`, within a
+    compute budget of at most one of `max_flops` and `max_seconds` if one is given.
 
     Give exactly one of `num_samples` and `fraction`. Raises `ConfigError` for invalid input and
     `NotFoundError` when the dataset has no finished search (see the module docstring for the rules).
     """
     dataset = _check_dataset(dataset)
     _check_size(num_samples, fraction)
+    budget = asked_budget(max_flops, max_seconds)
     rows = store.best_schedules(dataset=dataset)
     if not rows:
         raise NotFoundError(_nothing_found(store, dataset))
     if fraction is not None:
         num_samples = _size_from_fraction(store, dataset, fraction)
     assert num_samples is not None  # for the type checker: _check_size saw exactly one
+    if budget is not None and num_samples in {r.num_samples for r in rows}:
+        return _within_budget(store, rows, dataset, num_samples, fraction, *budget)
     sizes = tuple(r.num_samples for r in rows)
     method, weighted, warning = _choose(rows, num_samples, dataset)
     if method == "exact":
@@ -143,7 +158,12 @@ def recommend(
     else:
         group, model_note = _group(store, dataset, num_samples, rows)
         if group is not None:
-            return _modelled(store, group, rows, dataset, num_samples, fraction)
+            return _modelled(store, group, rows, dataset, num_samples, fraction, budget)
+        if budget is not None:
+            raise ConfigError(
+                f"a compute budget at {num_samples} images, where nobody searched, needs the cross-size model, and "
+                f"it cannot answer: {model_note}"
+            )
     first = weighted[0][0]
     schedule = _blend_schedule(weighted, first.epochs)
     val_acc = sum(w * r.val_acc for r, w in weighted)
@@ -174,10 +194,18 @@ def _group(store: ResultsStore, dataset: str, n: int, rows: list[BestScheduleRec
 
 
 def _modelled(
-    store: ResultsStore, group: Group, rows: list[BestScheduleRecord], dataset: str, n: int, fraction: float | None
+    store: ResultsStore,
+    group: Group,
+    rows: list[BestScheduleRecord],
+    dataset: str,
+    n: int,
+    fraction: float | None,
+    budget: tuple[Cost, float] | None,
 ) -> Recommendation:
-    """The cross-size model's answer at `n` (the group may answer there: `why_not`)."""
-    answer = predict_best(group, n)
+    """The cross-size model's answer at `n` (the group may answer there: `why_not`), within `budget` if any."""
+    answer, spent = predict_best(group, n), None
+    if budget is not None:
+        answer, spent = modelled_within(store, group, n, *budget)
     best = answer.top[0]
     ids = {s.id for s in group.searches}
     backing = [r for r in rows if r.search_id in ids]
@@ -189,7 +217,7 @@ def _modelled(
         provenance=tuple(_provenance(r, share.get(r.num_samples, 0.0)) for r in backing),
         trials_backing=sum(sum(store.trial_counts(search_id=i).values()) for i in sorted(ids)),
         confidence=None, confidence_note=f"no seed interval at {n} images: nothing was measured at this size",
-        prediction=_prediction(answer), prediction_note=_model_note(answer),
+        prediction=_prediction(answer), prediction_note=_model_note(answer), budget=spent,
     )  # fmt: skip
 
 
@@ -208,6 +236,27 @@ def _model_note(answer: CrossSizeAnswer) -> str:
         f"searched sizes (at least {MIN_RUNS} each at {sizes}); the interval is the Gaussian process's 95% interval "
         "of the expected validation accuracy"
     )
+
+
+def _within_budget(
+    store: ResultsStore, rows: list[BestScheduleRecord], dataset: str, n: int, fraction: float | None, cost: Cost,
+    limit: float,
+) -> Recommendation:  # fmt: skip
+    """The `exact` answer at a searched size under a compute budget: the best of its trials within it."""
+    sizes = tuple(r.num_samples for r in rows)
+    search, trial, budget = best_within(store, dataset, n, cost, limit)
+    val_acc = trial.val_acc or 0.0  # a candidate has one
+    source = Provenance(
+        search_id=search.id, search_name=search.name, trial_id=trial.id, num_samples=n, val_acc=val_acc, weight=1.0
+    )
+    return Recommendation(
+        dataset=dataset, num_samples=n, fraction=fraction, method="exact", schedule=trial.schedule,
+        epochs=search.epochs, model=search.model, stem=search.stem, val_acc=val_acc,
+        test_acc=search.test_acc if search.test_trial_id == trial.id else None, warning=None, searched_sizes=sizes,
+        provenance=(source,), trials_backing=sum(store.trial_counts(search_id=search.id).values()), confidence=None,
+        confidence_note="the best trial within the budget, trained once: no interval", budget=budget,
+        prediction=None, prediction_note=f"a search ran at {n} images: its own trials, not the cross-size model's",
+    )  # fmt: skip
 
 
 def recommended_schedule(
@@ -367,6 +416,6 @@ def _check_size(num_samples: object, fraction: object) -> None:
 
 
 __all__ = [
-    "Confidence", "Method", "Prediction", "Provenance", "Recommendation", "recommend", "recommended_schedule",
-    "searched_answer",
+    "Budget", "Confidence", "Method", "Prediction", "Provenance", "Recommendation", "recommend",
+    "recommended_schedule", "searched_answer",
 ]  # fmt: skip

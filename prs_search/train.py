@@ -2,14 +2,15 @@
 
 `train(config, splits, schedule, on_epoch=...)` reads top to bottom and knows nothing about Ray, SQL or
 HTTP: the search reports and checkpoints through `on_epoch`. Validation accuracy is measured every
-epoch; the test split is touched only when `evaluate_test=True` (final reporting, never tuning).
+epoch; the test split is touched only when `evaluate_test=True` (final reporting, never tuning). Every
+epoch's training FLOPs are counted (`prs_search.step_flops`: the training steps, not the validation pass).
 """
 
 import copy
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -22,6 +23,7 @@ from prs_search.model import HybridViT, model_for_shape
 from prs_search.model.hybrid_vit import POSITION_PARAMS
 from prs_search.recipe import TrainConfig
 from prs_search.schedule import Schedule
+from prs_search.step_flops import StepFlops
 from prs_search.switching import ScheduleCallback
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,9 @@ class LayerStats:
 
 @dataclass(frozen=True)
 class EpochResult:
+    """One epoch. `flops`: its training steps' FLOPs, forward and backward (`prs_search.step_flops`; the
+    validation pass is not counted); None when not counted (counting off, or a checkpoint from before)."""
+
     epoch: int
     train_loss: float
     train_acc: float
@@ -56,6 +61,7 @@ class EpochResult:
     attention_layers: int
     switched: tuple[int, ...]
     layers: tuple[LayerStats, ...] = ()
+    flops: float | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,10 @@ class TrainResult:
     def seconds(self) -> float:
         return sum(e.seconds for e in self.history)
 
+    @property
+    def flops(self) -> float | None:
+        return total_flops(e.flops for e in self.history)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
@@ -93,11 +103,18 @@ class TrainResult:
             "best_val_acc": self.best_val_acc,
             "test_acc": self.test_acc,
             "seconds": self.seconds,
+            "flops": self.flops,
             "error": self.error,
             "layers": [asdict(layer) for layer in self.history[-1].layers] if self.history else [],
             "config": asdict(self.config),
             "history": [asdict(e) for e in self.history],
         }
+
+
+def total_flops(per_epoch: Iterable[float | None]) -> float | None:
+    """The sum of epochs' counted FLOPs; None when any epoch was not counted (a part is not the cost)."""
+    counts = list(per_epoch)
+    return None if not counts or None in counts else sum(c for c in counts if c is not None)
 
 
 def epoch_result(fields: dict[str, Any]) -> EpochResult:
@@ -195,8 +212,10 @@ def train(
     resume: dict[str, Any] | None = None,
     evaluate_test: bool = False,
     device: torch.device | None = None,
+    count_flops: bool = True,
 ) -> tuple[TrainResult, HybridViT]:
-    """Train one trial. `resume` is a state from `on_epoch`'s second argument; returns (result, model)."""
+    """Train one trial. `resume` is a state from `on_epoch`'s second argument; returns (result, model).
+    `count_flops=False` leaves every epoch's `flops` None; counting or not, the trial computes the same."""
     device = device or default_device()
     torch.manual_seed(config.seed)
     model = build_model(config, splits).to(device)
@@ -216,6 +235,8 @@ def train(
         history = _restore(resume, model, optimizer, scheduler, loader, schedule)
 
     probe = probe_images(splits, device)
+    image_shape = (splits.in_chans, splits.img_size, splits.img_size)
+    step_flops = StepFlops(lambda: build_model(config, splits), image_shape) if count_flops else None
     switches = ScheduleCallback(
         model, schedule, steps, ramp_epochs=config.ramp_epochs, min_ramp_steps=config.min_ramp_steps
     )
@@ -225,9 +246,11 @@ def train(
         model.train()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
-        seen = 0
+        seen, flops = 0, 0.0
         for x, y in loader:
             switches.on_step()
+            if step_flops is not None:  # the state this step trains in, counted once per trial
+                flops += step_flops.per_image(model.layer_modes()) * len(y)
             with autocast(device):
                 logits = model(x)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
@@ -251,6 +274,7 @@ def train(
             epoch=epoch, train_loss=train_loss, train_acc=correct.item() / seen, val_loss=val_loss,
             val_acc=val_acc, lr=float(scheduler.get_last_lr()[0]), seconds=time.perf_counter() - start,
             attention_layers=sum(model.attention_layers()), switched=switched, layers=layer_stats(model, probe),
+            flops=flops if step_flops is not None else None,
         )  # fmt: skip
         history.append(result)
         if on_epoch is not None:

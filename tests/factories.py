@@ -42,6 +42,7 @@ class Rows:
         stem: str = "conv",
         budget: int = 20,
         depth: int = 4,
+        val_size: int | None = None,
     ) -> SearchRecord:
         self._count += 1
         name = name or f"{dataset}-{num_samples}-{self._count}"
@@ -49,12 +50,16 @@ class Rows:
             name=name, dataset=dataset, num_samples=num_samples, fraction=fraction, space="monotone",
             space_config={"name": "monotone", "schedule": "monotone"}, budget=budget, epochs=epochs, model=model,
             model_config={"preset": model, "depth": depth}, stem=stem, seed=0, study_name=f"prs-{name}",
+            val_size=val_size,
         ))  # fmt: skip
 
     def trial(
-        self, search: SearchRecord, schedule: list[int], accs: list[float], *, state: str = "COMPLETE"
-    ) -> TrialRecord:
-        """A trial that ran `len(accs)` epochs and ended in `state` (RUNNING: still running)."""
+        self, search: SearchRecord, schedule: list[int], accs: list[float], *, state: str = "COMPLETE",
+        flops: float | Sequence[float] | None = None, seconds: float = 0.5,
+    ) -> TrialRecord:  # fmt: skip
+        """A trial that ran `len(accs)` epochs and ended in `state` (RUNNING: still running); every epoch took
+        `seconds` and counted `flops` (one number for every epoch, or one per epoch; None: not counted)."""
+        per_epoch = flops if isinstance(flops, Sequence) else [flops] * len(accs)
         key = f"t{self._next()}"
         trial = self.store.start_trial(
             search_id=search.id, trial_key=key, schedule=schedule, params={"schedule": schedule}
@@ -64,7 +69,7 @@ class Rows:
                 search_id=search.id,
                 trial_key=key,
                 epoch=epoch,
-                metrics={"val_acc": acc, "train_loss": 1.0, "seconds": 0.5},
+                metrics={"val_acc": acc, "train_loss": 1.0, "seconds": seconds, "flops": per_epoch[epoch]},
             )
         if state != "RUNNING":
             trial = self.store.finish_trial(search_id=search.id, trial_key=key, state=state)

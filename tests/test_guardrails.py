@@ -24,6 +24,7 @@ CORE = [
     "prs_search/schedule.py",
     "prs_search/recipe.py",
     "prs_search/switching.py",
+    "prs_search/step_flops.py",
 ]
 ADAPTERS = ["prs_search/search/x.py", "prs_search/store/x.py", "prs_search/cli/x.py", "api/x.py"]
 

@@ -16,7 +16,8 @@ from prs_search.errors import ConfigError, ScheduleError
 from prs_search.model import HybridViT
 from prs_search.recipe import TrainConfig
 from prs_search.schedule import Schedule
-from prs_search.train import EpochResult, build_model, train
+from prs_search.step_flops import count_step
+from prs_search.train import EpochResult, build_model, epoch_result, train
 
 CPU = torch.device("cpu")
 
@@ -65,7 +66,7 @@ def test_layers_switch_at_their_epochs(small: Splits, monkeypatch: pytest.Monkey
     result, model = train(
         config(4), small, schedule, on_epoch=lambda r, _: seen.append((r, built[0].attention_layers())), device=CPU
     )
-    assert built == [model]
+    assert built[0] is model and len(built) == 2  # the second: the model its FLOPs are counted on
     assert [r.epoch for r, _ in seen] == [0, 1, 2, 3]
     assert [flags for _, flags in seen] == [schedule.attention_at(e) for e in range(4)]
     assert [flags for _, flags in seen] == [
@@ -223,6 +224,7 @@ def test_compiled_blocks_match_eager_and_recompile_only_at_switches(small: Split
     compiled, model = train(dataclasses.replace(cfg, compile=True), small, schedule, on_epoch=count_graphs)
     assert [e.train_loss for e in compiled.history] == pytest.approx([e.train_loss for e in eager.history], rel=1e-4)
     assert [e.val_acc for e in compiled.history] == pytest.approx([e.val_acc for e in eager.history], abs=0.01)
+    assert [e.flops for e in compiled.history] == [e.flops for e in eager.history]  # counted on an eager copy
     # Epoch 0 compiles conv-mode graphs, epoch 1 (every layer switches and ramps) the ramp and attention
     # ones, epoch 2 nothing: the ramp's beta is a tensor, not a constant baked into a graph per step.
     assert graphs_after[0] < graphs_after[1] == graphs_after[2]
@@ -263,3 +265,43 @@ def test_the_crop_padding_reaches_the_training_loader(
     monkeypatch.setattr(train_module, "DeviceLoader", Recording)
     train(config(1, crop_padding=padding), small, Schedule.all_conv(depth=4, epochs=1), device=CPU)
     assert pads == [padding]
+
+
+def test_counting_flops_changes_nothing_the_trial_computes(small: Splits) -> None:
+    """Same seed, counted or not: the same history (losses, accuracies, learning rates, layer statistics) and
+    the same weights, bit for bit, across a switch and a ramp."""
+    cfg, schedule = config(2, ramp_epochs=0.5), Schedule((1, 2, 0, 1), epochs=2)
+    counted, counted_model = train(cfg, small, schedule, device=CPU)
+    plain, plain_model = train(cfg, small, schedule, device=CPU, count_flops=False)
+    unmeasured = {"seconds": 0.0, "flops": None}
+    assert [dataclasses.replace(e, **unmeasured) for e in counted.history] == [
+        dataclasses.replace(e, **unmeasured) for e in plain.history
+    ]
+    plain_state = plain_model.state_dict()
+    for name, value in counted_model.state_dict().items():
+        same = torch.equal(value, plain_state[name]) if isinstance(value, torch.Tensor) else value == plain_state[name]
+        assert same, name
+    assert plain.flops is None and [e.flops for e in plain.history] == [None, None]
+    assert counted.flops == sum(e.flops or 0.0 for e in counted.history) > 0
+
+
+def test_an_epoch_counts_its_steps_in_the_state_they_trained_in(small: Splits) -> None:
+    """A hard switch of every layer at epoch 1: epoch 0 is 8 steps of 32 images as convolutions, epoch 1 as
+    attention, each counted as one step of a model in that state."""
+    result, _ = train(config(2, ramp_epochs=0.0), small, Schedule.uniform(1, depth=4, epochs=2), device=CPU)
+    image = (small.in_chans, small.img_size, small.img_size)
+    per_image = {}
+    for mode in ("conv", "attention"):
+        model = build_model(config(2), small)
+        model.set_attention_layers((mode == "attention",) * 4)
+        per_image[mode] = count_step(model, image) / 2
+    assert [e.flops for e in result.history] == [8 * 32 * per_image["conv"], 8 * 32 * per_image["attention"]]
+    assert result.to_dict()["flops"] == result.flops == sum(8 * 32 * f for f in per_image.values())
+
+
+def test_a_checkpoint_from_before_counting_reads_back_as_not_counted(small: Splits) -> None:
+    result, _ = train(config(1), small, Schedule.all_conv(4, 1), device=CPU)
+    fields = dataclasses.asdict(result.history[0])
+    del fields["flops"]
+    assert epoch_result(fields).flops is None
+    assert dataclasses.replace(result, history=(epoch_result(fields),)).flops is None

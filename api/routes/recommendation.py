@@ -24,6 +24,15 @@ FractionQuery = Annotated[
     Query(gt=0.0, le=1.0, allow_inf_nan=False, description="Dataset size as a fraction of the training split."),
 ]
 
+MaxFlopsQuery = Annotated[
+    float | None,
+    Query(gt=0.0, allow_inf_nan=False, description="Compute budget: at most this many training FLOPs (counted).",
+          examples=[1e15]),
+]  # fmt: skip
+MaxSecondsQuery = Annotated[
+    float | None, Query(gt=0.0, allow_inf_nan=False, description="Compute budget: at most this much training time.")
+]
+
 
 @router.get("", response_model=RecommendationOut, responses={**NOT_FOUND, **INVALID, **STORE_DOWN})
 async def read_recommendation(
@@ -32,6 +41,8 @@ async def read_recommendation(
     dataset: DatasetQuery,
     num_samples: NumSamplesQuery = None,
     fraction: FractionQuery = None,
+    max_flops: MaxFlopsQuery = None,
+    max_seconds: MaxSecondsQuery = None,
 ) -> Response:
     """Give exactly one of `num_samples` and `fraction`. `method`: `exact` (a search ran at that size),
     `model` (the cross-size model: a Gaussian process fitted on every finished trial and re-evaluation run
@@ -43,9 +54,15 @@ async def read_recommendation(
     (outside the searched range, or the neighbours cannot be interpolated; with a `warning`); for these
     two, `prediction_note` says why the model did not answer.
     A fraction needs a search of the dataset run with `--fraction` (it tells the training-split size).
-    404: the dataset has no searches, or none has finished (the message says how to run one).
+    With a compute budget (at most one of `max_flops` and `max_seconds`), a searched size is answered by its
+    searches' best complete trial within it (`budget` says what it and the best trial without it cost;
+    trials trained before FLOPs were counted are not candidates); a size nobody searched, by the cross-size
+    model among the space's schedules whose cost there, predicted from the counted epochs, fits
+    (`budget.estimated`); 422 where the model cannot answer.
+    404: the dataset has no searches, or none has finished (the message says how to run one), or no trial
+    fits the budget (the message says what the cheapest costs).
     Answers are cached until a search of the dataset changes (a trial or re-evaluation run finishes, a search
     starts or finishes; any API worker sees that at once)."""
     # The body is the response model's JSON already (cached as such): sent as it is, not validated again.
-    body = await services.recommendation(store, cache, dataset, num_samples, fraction)
+    body = await services.recommendation(store, cache, dataset, num_samples, fraction, max_flops, max_seconds)
     return Response(body, media_type="application/json")

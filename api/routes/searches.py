@@ -1,16 +1,18 @@
-"""/v1/searches: list, read (live trial counts while running), trials, epochs; start and cancel a search."""
+"""/v1/searches: list, read (live trial counts while running), trials, epochs, the accuracy-compute front;
+start and cancel a search."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from prs_search.field_types import DATASET_LENGTH, MAX_INT32, MAX_PAGE, NAME_LENGTH, SearchStatus, TrialState
+from prs_search.field_types import DATASET_LENGTH, MAX_INT32, MAX_PAGE, NAME_LENGTH, Cost, SearchStatus, TrialState
 
 from .. import services
 from ..deps import LauncherDep, SettingsDep, StoreDep, WriterDep
 from ..schemas import (
     TEXT_PATTERN,
     EpochsOut,
+    ParetoOut,
     SearchCancelOut,
     SearchCreate,
     SearchDetailOut,
@@ -30,6 +32,9 @@ SearchKey = Annotated[
 TrialId = Annotated[int, Path(ge=1, le=MAX_INT32)]
 DatasetFilter = Annotated[str | None, Query(min_length=1, max_length=DATASET_LENGTH, pattern=TEXT_PATTERN)]
 READ_ERRORS = {**INVALID, **STORE_DOWN}
+CostQuery = Annotated[
+    Cost, Query(description="`flops` (training FLOPs counted over the epochs) or `seconds` (training time).")
+]
 
 
 @router.get("", responses=READ_ERRORS)
@@ -102,6 +107,14 @@ def read_trials(
     """Trials in the order they started, optionally one state; `counts` covers all of them."""
     record = services.find_search(store, launcher, search)
     return services.list_trials(store, record, offset, limit, state)
+
+
+@router.get("/{search}/pareto", responses={**NOT_FOUND, **READ_ERRORS})
+def read_pareto(search: SearchKey, store: StoreDep, launcher: LauncherDep, cost: CostQuery = "flops") -> ParetoOut:
+    """The accuracy-compute front: the complete trials that no other trial beats in both validation accuracy
+    and cost, cheapest first. With `cost=flops`, trials trained before FLOPs were counted are not candidates
+    (`uncounted` says how many)."""
+    return services.pareto_front(store, services.find_search(store, launcher, search), cost)
 
 
 @router.get("/{search}/trials/{trial_id}/epochs", responses={**NOT_FOUND, **READ_ERRORS})

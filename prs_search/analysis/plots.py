@@ -180,6 +180,24 @@ def history_png(trials: Sequence[TrialRecord], title: str) -> bytes:
     return _png(fig)
 
 
+def front_png(trials: Sequence[TrialRecord], front: Sequence[TrialRecord], title: str) -> bytes:
+    """Validation accuracy against counted training FLOPs (log scale): every trial given as a point, the
+    accuracy-compute front as a step line through its trials (the best accuracy reached at each cost)."""
+    fig = Figure(figsize=(9, 4), layout="constrained")
+    ax = fig.subplots()
+    ax.scatter([t.flops or 0.0 for t in trials], [t.val_acc or 0.0 for t in trials], color="tab:blue",
+               alpha=0.6, label="complete trial")  # fmt: skip
+    xs, ys = [t.flops or 0.0 for t in front], [t.val_acc or 0.0 for t in front]
+    ax.step(xs, ys, where="post", color="tab:green", marker="o", label="front")
+    ax.set_xscale("log")
+    ax.set_xlabel("training FLOPs, counted (log scale)")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(title, parse_math=False)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
 def schedule_png(schedule: Sequence[int], epochs: int, title: str) -> bytes:
     """One bar per layer: convolution from epoch 0 to its switch epoch, self-attention after."""
     depth = len(schedule)

@@ -1,7 +1,8 @@
 """`prs-search report`: one self-contained HTML page about a search (plots embedded as base64 PNG).
 
 Sections: the search's settings and outcome; its history (validation accuracy per trial, pruned and
-failed trials marked, the best so far); the best schedule per layer; accuracy against dataset size (the
+failed trials marked, the best so far); accuracy against counted training FLOPs with the front of the
+trials no other beats in both; the best schedule per layer; accuracy against dataset size (the
 newest data-scale study of the dataset if one is stored, else the best schedule of each searched size);
 the Fourier analysis of the best trial's feature maps. The page is the Jinja2 template
 `templates/report.html.j2` (shipped in the package), which HTML-escapes every piece of text.
@@ -19,13 +20,13 @@ import jinja2
 from prs_search.analysis import plots
 from prs_search.analysis.fourier import DEFAULT_READING, Reading
 from prs_search.analysis.sources import find_search, from_trial
+from prs_search.compute_cost import format_flops
 from prs_search.errors import PRSError
+from prs_search.pareto import accuracy_cost_front
 from prs_search.store import ResultsStore, SearchRecord, TrialRecord
 from prs_search.study.summary import StudyRow, latest_study
 
 log = logging.getLogger(__name__)
-
-PAGE = 1000  # trials read per query (the store's page limit)
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,12 @@ def build_report(
 ) -> str:
     """The report of search `name` (its name or id) as one HTML document (Fourier: in `reading`)."""
     search = find_search(store, name)
-    trials = _all_trials(store, search.id)
+    trials = store.all_trials(search_id=search.id)
     best = store.best_trial(search_id=search.id)
     sections = [
         _summary(search, trials, best),
         _history(search, trials),
+        _front(search, trials),
         _schedule(search, best),
         _attention(store, best),
         _data_scale(store, search),
@@ -77,16 +79,6 @@ def _acc(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
-def _all_trials(store: ResultsStore, search_id: int) -> list[TrialRecord]:
-    trials, total = store.list_trials(search_id=search_id, limit=PAGE)
-    while len(trials) < total:
-        more, _ = store.list_trials(search_id=search_id, offset=len(trials), limit=PAGE)
-        if not more:
-            break
-        trials += more
-    return trials
-
-
 def _summary(search: SearchRecord, trials: list[TrialRecord], best: TrialRecord | None) -> Section:
     counts = {state: sum(1 for t in trials if t.state == state) for state in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")}
     size = f"{search.num_samples} images" + (f" (fraction {search.fraction})" if search.fraction else "")
@@ -108,6 +100,24 @@ def _history(search: SearchRecord, trials: list[TrialRecord]) -> Section:
         return Section("History", note="the search has no trials yet")
     png = plots.history_png(trials, f"{search.name}: validation accuracy per trial")
     return Section("History", png=png, alt="validation accuracy per trial")
+
+
+def _front(search: SearchRecord, trials: list[TrialRecord]) -> Section:
+    title = "Accuracy against compute"
+    front = accuracy_cost_front(trials, "flops")
+    if not front.trials:
+        return Section(title, note="no complete trial has counted training FLOPs (trained before counting)")
+    counted = [t for t in trials if t.state == "COMPLETE" and t.val_acc is not None and t.flops is not None]
+    png = plots.front_png(counted, front.trials, f"{search.name}: validation accuracy against training FLOPs")
+    left_out = f" ({front.uncounted} more had no count)" if front.uncounted else ""
+    rows = [(t.trial_key, ",".join(map(str, t.schedule)), _acc(t.val_acc), format_flops(t.flops), f"{t.seconds:.1f}")
+            for t in front.trials]  # fmt: skip
+    return Section(
+        title, png=png, alt="validation accuracy against training FLOPs", rows=rows,
+        text=f"The {len(front.trials)} of {len(counted)} complete trials{left_out} that no other beats in both "
+        "validation accuracy and training FLOPs (forward and backward of the training steps).",
+        header=("trial", "schedule", "val acc", "training FLOPs", "seconds"),
+    )  # fmt: skip
 
 
 def _schedule(search: SearchRecord, best: TrialRecord | None) -> Section:

@@ -26,7 +26,7 @@ from prs_search.cli.options import (
 from prs_search.cli.progress import LiveBar
 from prs_search.cli.request_options import with_request_options
 from prs_search.errors import ConfigError, describe_errors
-from prs_search.field_types import SearchStatus
+from prs_search.field_types import Cost, SearchStatus, TrialState
 from prs_search.search_request import SearchRequest
 
 if TYPE_CHECKING:  # Ray and torch are imported lazily so `--help` stays fast
@@ -204,14 +204,21 @@ def trials(
     name: Annotated[str, typer.Argument(help="Search name or id.")],
     db: DbOpt = None,
     limit: Annotated[int, typer.Option(min=1)] = 200,
+    pareto: Annotated[
+        bool, typer.Option(help="Only the accuracy-compute front: complete trials no other beats in both.")
+    ] = False,
+    cost: Annotated[Cost, typer.Option(help="The front's cost: counted training FLOPs, or seconds.")] = "flops",
 ) -> None:
-    """List the trials of one search, best first."""
+    """List the trials of one search, best first (--pareto: the accuracy-compute front, cheapest first)."""
     from prs_search.store import ResultsStore
 
     store = ResultsStore(resolve_database_url(db))
     search = store.get_search(name_or_id=name)  # digits are an id
     if search is None:
         raise ConfigError(f"no search named {name!r} (see `prs-search searches`)")
+    if pareto:
+        console.print(_front_table(store, search, cost))
+        return
     rows, total = store.list_trials(search_id=search.id, limit=limit)
     rows.sort(key=lambda t: (t.state != "COMPLETE", -(t.val_acc or 0.0)))
     best = next((t.val_acc for t in rows if t.val_acc is not None), None)
@@ -227,6 +234,28 @@ def trials(
     runs = store.confirmation_runs(search_id=search.id)
     if runs:
         console.print(_confirmation_table(runs, store, search))
+
+
+def _front_table(store: "ResultsStore", search: "SearchRecord", cost: Cost) -> Table:
+    from prs_search.compute_cost import format_flops
+    from prs_search.pareto import accuracy_cost_front
+    from prs_search.schedule import Schedule
+
+    front = accuracy_cost_front(store.all_trials(search_id=search.id, state=TrialState.COMPLETE), cost)
+    caption = f"{front.considered} complete trials considered"
+    if front.uncounted:
+        caption += f"; {front.uncounted} had no counted FLOPs (trained before counting): not candidates"
+    table = Table(
+        "trial", "schedule", "val acc", "seconds", "FLOPs", "attention epochs", caption=caption,
+        title=f"{search.name}: validation accuracy against {cost}, {len(front.trials)} trials on the front",
+    )  # fmt: skip
+    for t in front.trials:
+        share = 1.0 - Schedule.of(t.schedule, search.epochs).conv_fraction()
+        table.add_row(
+            t.trial_key, ",".join(map(str, t.schedule)), f"{t.val_acc or 0.0:.4f}", f"{t.seconds:.1f}",
+            format_flops(t.flops), f"{share:.0%}",
+        )  # fmt: skip
+    return table
 
 
 def _confirmation_table(runs: "list[ConfirmationRunRecord]", store: "ResultsStore", search: "SearchRecord") -> Table:

@@ -7,13 +7,17 @@ the same function as `GET /v1/recommendation`, and `--json` prints exactly the R
 
 import os
 import socket
-from typing import Annotated
+from functools import partial
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from prs_search.cli.options import DbOpt, HostOpt, console, err_console, resolve_database_url
 from prs_search.errors import ConfigError, StoreError
+
+if TYPE_CHECKING:  # the recommendation's modules are imported when a command runs: `--help` stays fast
+    from prs_search.budget import Budget
 
 # The app factory of the REST API (the folder api/, installed as the package prs_search.api).
 APP_FACTORY = "prs_search.api.main:create_app"
@@ -73,17 +77,25 @@ def recommend_command(
         float | None,
         typer.Option(help="Dataset size as a fraction of the training split (needs a search run with --fraction)."),
     ] = None,
+    max_flops: Annotated[
+        float | None, typer.Option(help="Compute budget: at most this many training FLOPs (searched sizes only).")
+    ] = None,
+    max_seconds: Annotated[
+        float | None, typer.Option(help="Compute budget: at most this much training time (searched sizes only).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON (the REST API's body).")] = False,
     db: DbOpt = None,
 ) -> None:
     """The switch schedule to use for a dataset size: exact, the cross-size model's (with its 95% interval),
-    interpolated between searched sizes, or nearest."""
+    interpolated between searched sizes, or nearest; within a compute budget, the best schedule that fits."""
     from prs_search.recommend import recommend
     from prs_search.store import ResultsStore
 
     store = ResultsStore(resolve_database_url(db))
     try:
-        answer = recommend(store, dataset, num_samples=num_samples, fraction=fraction)
+        answer = recommend(
+            store, dataset, num_samples=num_samples, fraction=fraction, max_flops=max_flops, max_seconds=max_seconds
+        )
     finally:
         store.dispose()
     if as_json:
@@ -114,6 +126,8 @@ def recommend_command(
         verdict = "interval excludes 0" if c.significant else "within the seeds' noise"
         prs = ",".join(map(str, c.baseline_schedule))
         table.add_row("vs PRS default", f"{prs}: {c.advantage:+.4f}{interval}, {verdict}")
+    if answer.budget is not None:
+        table.add_row("budget", _budget_line(answer.budget))
     table.add_row("confidence", answer.confidence_note)
     table.add_row("cross-size model", answer.prediction_note)
     table.add_row("test acc", f"{answer.test_acc:.4f}" if answer.test_acc is not None else "-")
@@ -128,6 +142,17 @@ def recommend_command(
     console.print(table)
     if answer.warning:
         err_console.print(f"warning: {answer.warning}", markup=False, highlight=False)
+
+
+def _budget_line(budget: "Budget") -> str:
+    from prs_search.pareto import format_cost
+
+    show = partial(format_cost, budget.cost)
+    uncounted = f"; {budget.uncounted} trials without a count were not candidates" if budget.uncounted else ""
+    return (
+        f"at most {show(budget.limit)}: this trial cost {show(budget.chosen_cost)}; the best without a budget "
+        f"(val {budget.best_val_acc:.4f}) cost {show(budget.best_cost)}{uncounted}"
+    )
 
 
 def _check_port(host: str, port: int) -> None:

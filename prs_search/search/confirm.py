@@ -39,6 +39,7 @@ from prs_search.search.trial_config import CandidateRole, ConfirmationConfig, Co
 from prs_search.search.tuner import build_tuner
 from prs_search.stats import accuracy_interval, paired_difference
 from prs_search.store import ResultsStore, SearchRecord
+from prs_search.train import total_flops
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,8 @@ def _record_reused(store: ResultsStore, search: SearchRecord, found: list[Candid
             store.add_confirmation_run(
                 search_id=search.id, candidate=c.key, role=c.role, source_trial_id=c.trial.id, schedule=c.schedule,
                 params=c.params, seed=search.seed, reused=True, state="COMPLETE", val_acc=c.trial.val_acc,
-                epochs_run=c.trial.epochs_run, seconds=c.trial.seconds, checkpoint_path=c.trial.checkpoint_path,
+                epochs_run=c.trial.epochs_run, seconds=c.trial.seconds, flops=c.trial.flops,
+                checkpoint_path=c.trial.checkpoint_path,
             )  # fmt: skip
 
 
@@ -151,6 +153,15 @@ class ConfirmCallback(Callback):
 
     def __init__(self, store: ResultsStore, search: SearchRecord) -> None:
         self.store, self.search = store, search
+        self.flops: dict[str, dict[int, float | None]] = {}  # Ray trial id -> epoch -> its counted FLOPs
+
+    def on_trial_result(
+        self, iteration: int, trials: list[RayTrial], trial: RayTrial, result: dict[str, Any], **info: Any
+    ) -> None:
+        # A run's cost is the sum over its epochs, and only its last result reaches `_store`; an epoch
+        # reported again (a run restarted from its checkpoint) replaces its own entry.
+        if "epoch" in result:
+            self.flops.setdefault(trial.trial_id, {})[int(result["epoch"])] = result.get("flops")
 
     def on_trial_complete(self, iteration: int, trials: list[RayTrial], trial: RayTrial, **info: Any) -> None:
         self._store(trial, error=None)
@@ -161,6 +172,7 @@ class ConfirmCallback(Callback):
     def _store(self, trial: RayTrial, error: str | None) -> None:
         run, result = confirmation_config(trial.config)["run"], trial.last_result or {}
         epochs_run = int(result.get("epoch", -1)) + 1
+        per_epoch = self.flops.pop(trial.trial_id, {})
         ok = error is None and result.get("status") == "completed" and epochs_run == self.search.epochs
         self.store.add_confirmation_run(
             search_id=self.search.id, candidate=run["candidate"], role=run["role"],
@@ -168,6 +180,7 @@ class ConfirmCallback(Callback):
             seed=run["seed"], reused=False, state="COMPLETE" if ok else "FAIL",
             val_acc=result.get(METRIC) if ok else None,
             epochs_run=max(epochs_run, 0), seconds=float(result.get("time_total_s", 0.0)),
+            flops=total_flops(per_epoch.get(epoch) for epoch in range(epochs_run)),
             checkpoint_path=trial.checkpoint.path if trial.checkpoint else None,
             error=None if ok else (error or result.get("error") or "did not finish its epochs"),
         )  # fmt: skip

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from prs_search.errors import checked
-from prs_search.field_types import Finite, JsonObject, NonNegative, Seconds, ShortText, SwitchEpochs
+from prs_search.field_types import Finite, Flops, JsonObject, NonNegative, Seconds, ShortText, SwitchEpochs
 from prs_search.schemas import ConfirmationRunRecord
 from prs_search.store import dataset_versions, queries
 from prs_search.store.db import Transactions
@@ -25,7 +25,7 @@ class ConfirmationsMixin(Transactions):
         self, *, search_id: int, candidate: ShortText, role: Literal["finalist", "baseline"],
         source_trial_id: int | None, schedule: SwitchEpochs, params: JsonObject, seed: NonNegative, reused: bool,
         state: Literal["COMPLETE", "FAIL"], val_acc: Finite | None, epochs_run: NonNegative, seconds: Seconds,
-        checkpoint_path: str | None = None, error: str | None = None,
+        flops: Flops | None = None, checkpoint_path: str | None = None, error: str | None = None,
     ) -> ConfirmationRunRecord:  # fmt: skip
         """Record one re-evaluation run; a run already stored for (candidate, seed) is kept and returned
         (a resumed re-evaluation, or a driver that repeats itself, changes nothing). A new run changes the
@@ -36,8 +36,8 @@ class ConfirmationsMixin(Transactions):
             values = {
                 "search_id": search_id, "candidate": candidate, "role": role, "source_trial_id": source_trial_id,
                 "schedule": list(schedule), "params": params, "seed": seed, "reused": reused, "state": state,
-                "val_acc": val_acc, "epochs_run": epochs_run, "seconds": seconds, "checkpoint_path": checkpoint_path,
-                "error": error,
+                "val_acc": val_acc, "epochs_run": epochs_run, "seconds": seconds, "flops": flops,
+                "checkpoint_path": checkpoint_path, "error": error,
             }  # fmt: skip
             queries.upsert(session, ConfirmationRun, values, conflict=("search_id", "candidate", "seed"), update=None)
             stmt = select(ConfirmationRun).where(

@@ -54,18 +54,21 @@ def best_trial(session: Session, search_id: int) -> Trial | None:
 
 def refresh_trial_aggregates(session: Session, trial: Trial) -> None:
     """A trial's aggregates from all its epoch rows: val_acc of its latest epoch, best val_acc,
-    epochs_run = latest epoch + 1, seconds = sum."""
-    last_epoch, seconds, best = session.execute(
-        select(func.max(EpochMetric.epoch), func.sum(EpochMetric.seconds), func.max(EpochMetric.val_acc)).where(
-            EpochMetric.trial_id == trial.id
-        )
-    ).one()
+    epochs_run = latest epoch + 1, seconds = sum, flops = sum when every epoch was counted (else None:
+    a part of the epochs is not the trial's cost)."""
+    last_epoch, seconds, best, flops, counted, rows = session.execute(
+        select(
+            func.max(EpochMetric.epoch), func.sum(EpochMetric.seconds), func.max(EpochMetric.val_acc),
+            func.sum(EpochMetric.flops), func.count(EpochMetric.flops), func.count(EpochMetric.id),
+        ).where(EpochMetric.trial_id == trial.id)
+    ).one()  # fmt: skip
     trial.val_acc = session.scalar(
         select(EpochMetric.val_acc).where(EpochMetric.trial_id == trial.id, EpochMetric.epoch == last_epoch)
     )
     trial.best_val_acc = best
     trial.epochs_run = int(last_epoch) + 1
     trial.seconds = float(seconds or 0.0)
+    trial.flops = float(flops) if flops is not None and counted == rows else None
 
 
 def upsert(

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
 from pydantic import Field, StrictInt, StrictStr, ValidationError
-from sqlalchemy import URL, Engine, func, select
+from sqlalchemy import URL, ColumnElement, Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -265,9 +265,10 @@ class ResultsStore(AnswersMixin, StudyRunsMixin, ConfirmationsMixin, LeasesMixin
     ) -> None:
         """Store one epoch's metrics (re-reporting an epoch replaces its row) and refresh the trial's
         aggregates from all its epoch rows: val_acc of its latest epoch, best val_acc, epochs_run =
-        latest epoch + 1, seconds = sum. `metrics` is a mapping (e.g. a Ray result) with the fields of
-        `EpochMetrics` (val_acc required; attention_layers defaults to what the trial's schedule says);
-        other keys are ignored, non-finite losses are stored as NULL."""
+        latest epoch + 1, seconds = sum, flops = sum (None unless every epoch was counted). `metrics` is a
+        mapping (e.g. a Ray result) with the fields of `EpochMetrics` (val_acc required; attention_layers
+        defaults to what the trial's schedule says); other keys are ignored, non-finite losses are stored
+        as NULL."""
         try:
             values = EpochMetrics.model_validate(metrics).model_dump()
         except ValidationError as exc:
@@ -347,9 +348,7 @@ class ResultsStore(AnswersMixin, StudyRunsMixin, ConfirmationsMixin, LeasesMixin
         self, *, search_id: int, offset: Offset = 0, limit: Limit = 100, state: TrialStateField | None = None
     ) -> tuple[list[TrialRecord], int]:
         """In the order they started (id); returns (one page, total matching)."""
-        where = [Trial.search_id == search_id]
-        if state is not None:
-            where.append(Trial.state == state.value)
+        where = _trials_of(search_id, state)
 
         def work(session: Session) -> tuple[list[TrialRecord], int]:
             total = session.scalar(select(func.count(Trial.id)).where(*where)) or 0
@@ -357,6 +356,13 @@ class ResultsStore(AnswersMixin, StudyRunsMixin, ConfirmationsMixin, LeasesMixin
             return [TrialRecord.model_validate(r) for r in session.scalars(page)], total
 
         return self._read(work)
+
+    @checked
+    def all_trials(self, *, search_id: int, state: TrialStateField | None = None) -> list[TrialRecord]:
+        """Every trial of a search (optionally of one state), in the order they started, from one snapshot:
+        for what needs them all at once (the accuracy-compute front, the report); lists page instead."""
+        stmt = select(Trial).where(*_trials_of(search_id, state)).order_by(Trial.id)
+        return self._read(lambda session: [TrialRecord.model_validate(r) for r in session.scalars(stmt)])
 
     @checked
     def epoch_metrics(self, *, trial_id: int) -> list[EpochRecord]:
@@ -387,6 +393,10 @@ class ResultsStore(AnswersMixin, StudyRunsMixin, ConfirmationsMixin, LeasesMixin
         Final, not best-epoch, accuracy: it is the search's objective and the model that is evaluated.
         """
         return self._read(lambda session: _record(TrialRecord, queries.best_trial(session, search_id)))
+
+
+def _trials_of(search_id: int, state: TrialState | None) -> list[ColumnElement[bool]]:
+    return [Trial.search_id == search_id, *([Trial.state == state.value] if state is not None else [])]
 
 
 def _record(kind: type[R], row: object | None) -> R | None:

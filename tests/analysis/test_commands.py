@@ -143,13 +143,18 @@ def test_report_of_a_search(
     assert code == 0, err
     page = path.read_text()
     pngs = embedded_pngs(page)
-    assert len(pngs) == 5  # history, best schedule, what each layer became, accuracy against size, Fourier
+    # history, accuracy against compute, best schedule, what each layer became, accuracy against size, Fourier
+    assert len(pngs) == 6
     for png in pngs:
         assert_png(png)
     # The best trial's last epoch, per layer: its mode, attention distance and tap mass (the trial's epochs
     # reached SQL with their layers).
     section = page.split("<h2>What each layer became (best trial)</h2>")[1].split("<h2>")[0]
     assert section.count("<td>attention</td>") + section.count("<td>conv</td>") == TINY_DEPTH
+    # Every trial's FLOPs were counted: the front is drawn, and tabled cheapest first.
+    front = page.split("<h2>Accuracy against compute</h2>")[1].split("<h2>")[0]
+    assert "no complete trial has counted" not in front and "more had no count" not in front
+    assert front.count("FLOP</td>") >= 1
     best = finished_search.summary.best_schedule
     assert f"<h2>Best schedule: {','.join(map(str, best))}</h2>" in page
     assert "not available" not in page and "nothing stored" not in page
@@ -172,7 +177,7 @@ def test_report_uses_the_newest_study_and_escapes_text(
     page = path.read_text()
     assert "data-scale study &lt;b&gt;s&amp;p&lt;/b&gt; $\\alpha_$" in page
     assert OLD_STUDY_NAME not in page
-    assert len(embedded_pngs(page)) == 5
+    assert len(embedded_pngs(page)) == 6
 
 
 def test_report_default_file_name(

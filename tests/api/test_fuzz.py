@@ -36,6 +36,7 @@ OPERATIONS = [
     ("DELETE", "/v1/searches/{search}"),
     ("GET", "/v1/searches/{search}/trials"),
     ("GET", "/v1/searches/{search}/trials/{trial_id}/epochs"),
+    ("GET", "/v1/searches/{search}/pareto"),
 ]
 WITHOUT_INPUT = {("GET", "/health"), ("GET", "/v1/datasets")}  # nothing to violate: positive only
 MAX_EXAMPLES = 80
@@ -60,6 +61,7 @@ def fixture(tmp_path_factory: pytest.TempPathFactory) -> Fixture:
     running = rows.search("digits", 1200, name="1a")  # a name that starts like an id
     store.set_search_status(search_id=running.id, status="running")
     rows.trial(running, [4, 3, 2, 1], [0.2, 0.3], state="RUNNING")
+    rows.trial(running, [2, 2, 1, 0], [0.25], flops=1e12)  # a counted one: a front to find
     rows.search("cifar10", 500)
     searches, _ = store.list_searches()
     trials = [t for s in searches for t in store.list_trials(search_id=s.id)[0]]

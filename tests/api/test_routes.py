@@ -104,6 +104,44 @@ def test_recommendation_errors(client: TestClient, rows: Rows) -> None:
         assert invalid.status_code == 422 and isinstance(invalid.json()["detail"], list)
 
 
+def test_recommendation_within_a_compute_budget(client: TestClient, store: ResultsStore, rows: Rows) -> None:
+    search = rows.search("cifar100", 5000)
+    rows.trial(search, [4, 4, 4, 4], [0.5], flops=1e12)
+    rows.trial(search, [2, 1, 0, 0], [0.7], flops=3e12)
+    store.update_best_schedule(search_id=search.id)
+
+    def ask(**params: object) -> dict[str, object]:
+        response = client.get("/v1/recommendation", params={"dataset": "cifar100", "num_samples": 5000, **params})
+        assert response.status_code == 200, response.text
+        body: dict[str, object] = response.json()
+        return body
+
+    tight, roomy = ask(max_flops=2e12), ask(max_flops=1e13)  # one dataset version: both from one cache
+    assert (tight["schedule"], roomy["schedule"]) == ([4, 4, 4, 4], [2, 1, 0, 0])
+    assert tight == recommend(store, "cifar100", num_samples=5000, max_flops=2e12).model_dump(mode="json")
+    assert tight["budget"] == {
+        "cost": "flops", "limit": 2e12, "chosen_cost": 1e12, "best_cost": 3e12, "best_val_acc": 0.7,
+        "candidates": 2, "uncounted": 0,
+    }  # fmt: skip
+    assert ask()["budget"] is None and ask(max_seconds=100)["budget"]["cost"] == "seconds"  # type: ignore[index]
+
+    none_fits = client.get("/v1/recommendation", params={"dataset": "cifar100", "num_samples": 5000, "max_flops": 1e6})
+    assert none_fits.status_code == 404 and none_fits.json() == {
+        "detail": "no trial of cifar100 at 5000 images trained within max_flops=1 MFLOP; the cheapest counted trial "
+        "cost 1 TFLOP"
+    }
+    unsearched = client.get("/v1/recommendation", params={"dataset": "cifar100", "num_samples": 7, "max_flops": 1e15})
+    assert unsearched.status_code == 422 and "needs the cross-size model" in unsearched.json()["detail"]
+    both = client.get("/v1/recommendation", params={"dataset": "cifar100", "num_samples": 5000, "max_flops": 1e15,
+                                                    "max_seconds": 9})  # fmt: skip
+    assert both.status_code == 422 and both.json() == {
+        "detail": "give at most one of max_flops and max_seconds for the compute budget"
+    }
+    for bad in ({"max_flops": 0}, {"max_flops": -1e12}, {"max_seconds": "inf"}, {"max_flops": "nan"}):
+        invalid = client.get("/v1/recommendation", params={"dataset": "cifar100", "num_samples": 5000, **bad})
+        assert invalid.status_code == 422 and isinstance(invalid.json()["detail"], list), bad
+
+
 # -- searches ---------------------------------------------------------------------------------------
 
 
@@ -182,6 +220,29 @@ def test_epochs_of_a_trial(client: TestClient, rows: Rows) -> None:
     assert body["data"][2]["val_acc"] == pytest.approx(0.3)
     assert client.get(f"/v1/searches/{search.id}/trials/{other.id}/epochs").status_code == 404
     assert client.get(f"/v1/searches/{search.id}/trials/0/epochs").status_code == 422
+
+
+def test_the_accuracy_compute_front_of_a_search(client: TestClient, rows: Rows) -> None:
+    search = rows.search()
+    cheap = rows.trial(search, [4, 4, 4, 4], [0.5], flops=1e12, seconds=9.0)
+    best = rows.trial(search, [2, 1, 0, 0], [0.7], flops=3e12, seconds=4.0)
+    rows.trial(search, [3, 3, 3, 3], [0.45], flops=2e12, seconds=8.0)  # dominated
+    uncounted = rows.trial(search, [0, 0, 0, 0], [0.9], seconds=0.5)
+    rows.trial(search, [1, 1, 1, 1], [0.95], state="PRUNED", flops=1e11)
+
+    flops = client.get(f"/v1/searches/{search.name}/pareto").json()
+    assert [t["id"] for t in flops["data"]] == [cheap.id, best.id]
+    assert (flops["cost"], flops["count"], flops["considered"], flops["uncounted"]) == ("flops", 2, 4, 1)
+    assert flops["data"][1]["flops"] == 3e12 and "checkpoint_path" not in flops["data"][1]  # public fields only
+    seconds = client.get(f"/v1/searches/{search.id}/pareto", params={"cost": "seconds"}).json()
+    assert [t["id"] for t in seconds["data"]] == [uncounted.id] and seconds["uncounted"] == 0
+    epochs = client.get(f"/v1/searches/{search.id}/trials/{best.id}/epochs").json()
+    assert [e["flops"] for e in epochs["data"]] == [3e12]
+
+    unknown = client.get("/v1/searches/no-such-search/pareto")
+    assert unknown.status_code == 404 and unknown.json() == {"detail": "no search with id or name 'no-such-search'"}
+    watts = client.get(f"/v1/searches/{search.id}/pareto", params={"cost": "watts"})
+    assert watts.status_code == 422 and watts.json()["detail"][0]["loc"] == ["query", "cost"]
 
 
 # -- starting a search ------------------------------------------------------------------------------
@@ -319,6 +380,7 @@ def test_openapi_documents_examples_and_errors(client: TestClient) -> None:
     assert set(paths) == {
         "/health", "/v1/datasets", "/v1/recommendation", "/v1/searches", "/v1/searches/{search}",
         "/v1/searches/{search}/trials", "/v1/searches/{search}/trials/{trial_id}/epochs",
+        "/v1/searches/{search}/pareto",
     }  # fmt: skip
     recommendation = paths["/v1/recommendation"]["get"]
     assert {"200", "404", "422", "503"} <= set(recommendation["responses"])

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from prs_search.cli.service import register
 from prs_search.errors import ConfigError, NotFoundError, PRSError, StoreError
+from prs_search.store import ResultsStore
 
 runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("clean_environment")  # the commands read the API's settings
@@ -60,6 +61,45 @@ def test_recommend_table_prints_the_models_interval(cli: typer.Typer, rows: Rows
     result = runner.invoke(cli, ["recommend", "--dataset", "cifar100", "--num-samples", "1000", "--db", sqlite_url])
     assert result.exit_code == 0, result.output
     assert ": model" in result.stdout and "(model, 95%)" in result.stdout and "16 finished runs" in result.stdout
+
+
+def cell(table: str, label: str) -> str:
+    """The text of row `label` of a two-column rich table, its wrapped lines joined."""
+    text, inside = [], False
+    for line in table.splitlines():
+        if line.startswith("│"):
+            key, value = line.split("│")[1:3]
+            inside = key.strip() == label if key.strip() else inside
+            text += [value.strip()] if inside else []
+    return " ".join(text)
+
+
+def test_recommend_within_a_budget(cli: typer.Typer, rows: Rows, store: ResultsStore, sqlite_url: str) -> None:
+    search = rows.search("cifar100", 1000)
+    rows.trial(search, [4, 4, 4, 4], [0.5], flops=1e12, seconds=3.0)
+    rows.trial(search, [2, 1, 0, 0], [0.7], flops=3e12, seconds=9.0)
+    rows.trial(search, [0, 0, 0, 0], [0.9])  # trained before counting
+    store.update_best_schedule(search_id=search.id)
+    args = ["recommend", "--dataset", "cifar100", "--num-samples", "1000", "--db", sqlite_url]
+
+    result = runner.invoke(cli, [*args, "--max-flops", "2e12"])
+    assert result.exit_code == 0, result.output
+    assert cell(result.stdout, "schedule") == "4,4,4,4"
+    assert cell(result.stdout, "budget") == (
+        "at most 2 TFLOP: this trial cost 1 TFLOP; the best without a budget (val 0.9000) cost -; 1 trials without "
+        "a count were not candidates"
+    )
+    seconds = runner.invoke(cli, [*args, "--max-seconds", "4", "--json"])
+    timed = json.loads(seconds.stdout)  # every trial is timed: the uncounted best (0.5 s) is a candidate
+    assert timed["schedule"] == [0, 0, 0, 0] and timed["budget"]["chosen_cost"] == 0.5
+    too_tight = runner.invoke(cli, [*args, "--max-flops", "1e9"])
+    assert isinstance(too_tight.exception, NotFoundError) and "the cheapest counted trial cost 1 TFLOP" in str(
+        too_tight.exception
+    )
+    not_searched = runner.invoke(cli, [*args[:3], "--num-samples", "5", *args[5:], "--max-seconds", "4"])
+    assert isinstance(not_searched.exception, ConfigError) and "needs the cross-size model" in str(
+        not_searched.exception
+    )
 
 
 def test_recommend_errors_are_prs_errors(cli: typer.Typer, sqlite_url: str) -> None:

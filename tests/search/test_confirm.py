@@ -71,6 +71,25 @@ def test_k_finalists_and_the_prs_default_are_retrained_with_m_more_seeds(confirm
     assert prs[0].params in [t.params for t in finalists if t.val_acc == finalists[0].val_acc]
 
 
+def test_every_trial_and_run_stores_its_counted_flops(confirmed: FinishedSearch) -> None:
+    """A trial's FLOPs are its epochs' sum; a run's depend on its schedule only, not on its seed: a finalist's
+    retrained run counts what its search trial counted, and the PRS default counts the same at both seeds."""
+    with ResultsStore(confirmed.url, migrate=False) as store:
+        search = store.get_search(name_or_id="confirmed")
+        assert search is not None
+        trials = {t.trial_key: t for t in store.list_trials(search_id=search.id)[0]}
+        epochs = {key: store.epoch_metrics(trial_id=t.id) for key, t in trials.items()}
+        runs = store.confirmation_runs(search_id=search.id)
+    for key, trial in trials.items():
+        assert all(e.flops is not None and e.flops > 0 for e in epochs[key])
+        assert trial.flops == pytest.approx(sum(e.flops or 0.0 for e in epochs[key]), rel=1e-12)
+    for r in runs:
+        if r.candidate == BASELINE_KEY:
+            assert r.flops is not None and r.flops == next(p.flops for p in runs if p.candidate == BASELINE_KEY)
+        else:
+            assert r.flops == trials[r.candidate].flops, (r.candidate, r.seed)
+
+
 def test_tpe_sees_only_the_budget_and_the_study_records_the_outcome(confirmed: FinishedSearch) -> None:
     with ResultsStore(confirmed.url, migrate=False) as store:
         search = store.get_search(name_or_id="confirmed")

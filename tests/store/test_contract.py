@@ -182,6 +182,25 @@ class TestResultsStoreContract:
             store.record_epoch(search_id=search.id, trial_key="unknown", epoch=0, metrics={"val_acc": 0.1})
         assert store.epoch_metrics(trial_id=trial.id + 1000) == []
 
+    def test_record_epoch_counts_flops(self, store: ResultsStore, new_search: SearchFactory) -> None:
+        """A trial's FLOPs are its epochs' sum, refreshed when an epoch is reported again; None while an epoch
+        has no count (a part of the epochs is not the trial's cost)."""
+        search = new_search()
+        trial = store.start_trial(search_id=search.id, trial_key="t", schedule=[1, 0], params={})
+        assert trial.flops is None
+        for epoch, flops in enumerate([2.5e12, 4.0e12]):
+            store.record_epoch(
+                search_id=search.id, trial_key="t", epoch=epoch, metrics={"val_acc": 0.5, "flops": flops}
+            )
+        assert [e.flops for e in store.epoch_metrics(trial_id=trial.id)] == [2.5e12, 4.0e12]
+        assert (store.get_trial(trial_id=trial.id) or trial).flops == 6.5e12
+        store.record_epoch(search_id=search.id, trial_key="t", epoch=1, metrics={"val_acc": 0.5, "flops": 3.0e12})
+        assert (store.get_trial(trial_id=trial.id) or trial).flops == 5.5e12
+        store.record_epoch(search_id=search.id, trial_key="t", epoch=2, metrics={"val_acc": 0.5, "flops": None})
+        assert (store.get_trial(trial_id=trial.id) or trial).flops is None
+        with pytest.raises(ConfigError, match="flops"):
+            store.record_epoch(search_id=search.id, trial_key="t", epoch=3, metrics={"val_acc": 0.5, "flops": -1.0})
+
     def test_record_epoch_keeps_the_layer_stats(self, store: ResultsStore, new_search: SearchFactory) -> None:
         """A Ray result's `layers` (the trainer's per-layer stats, as `dataclasses.asdict` gives them) round-trip;
         a result without them stores none, and non-finite values are stored as missing."""
@@ -223,6 +242,8 @@ class TestResultsStoreContract:
         assert all(t.finished_at is not None for t in complete)
         page, total = store.list_trials(search_id=search.id, offset=1, limit=2)
         assert total == 5 and [t.trial_key for t in page] == ["c2", "p1"]
+        assert store.all_trials(search_id=search.id, state="COMPLETE") == complete
+        assert [t.trial_key for t in store.all_trials(search_id=search.id)] == ["c1", "c2", "p1", "f1", "r1"]
 
         finished = store.finish_trial(search_id=search.id, trial_key="r1", state=TrialState.FAIL, error="OOM")
         assert finished.state == TrialState.FAIL and finished.error == "OOM"
@@ -292,7 +313,7 @@ class TestResultsStoreContract:
         common = {"search_id": search.id, "params": {"lr": 0.003}, "epochs_run": 10, "seconds": 2.0}
         first = store.add_confirmation_run(
             candidate="7", role="finalist", source_trial_id=trial, schedule=(3, 2, 1, 0), seed=0, reused=True,
-            state="COMPLETE", val_acc=0.8, checkpoint_path="/ckpt/7", **common,
+            state="COMPLETE", val_acc=0.8, flops=7.5e13, checkpoint_path="/ckpt/7", **common,
         )  # fmt: skip
         again = store.add_confirmation_run(  # a repeated write keeps the first row
             candidate="7", role="finalist", source_trial_id=trial, schedule=(3, 2, 1, 0), seed=0, reused=False,
@@ -305,6 +326,7 @@ class TestResultsStoreContract:
         )  # fmt: skip
         runs = store.confirmation_runs(search_id=search.id)
         assert [(r.candidate, r.seed, r.state) for r in runs] == [("7", 0, "COMPLETE"), ("prs", 1, "FAIL")]
+        assert [r.flops for r in runs] == [7.5e13, None]
         assert store.confirmation_runs(search_id=search.id + 1) == []
         with pytest.raises(ConfigError, match="role"):
             store.add_confirmation_run(
