@@ -136,6 +136,8 @@ def start_search(store: ResultsStore, launcher: Launcher, settings: ApiSettings,
         )
     dataset = checked_dataset(body.dataset, settings.api_imagefolder_roots, settings.api_imagefolder_max_entries)
     check_known(body)  # what the child would refuse at once, refused here instead of after a 202
+    if body.warm_start:
+        _check_warm_start(store, body)
     if not (launcher.ray_address or os.environ.get("RAY_ADDRESS")):
         check_fits_here(body)  # the child's local Ray instance is this machine
     request = body.as_request().model_copy(update={"dataset": dataset})
@@ -152,6 +154,16 @@ def start_search(store: ResultsStore, launcher: Launcher, settings: ApiSettings,
         name=name, state="accepted" if launch.process is None else "starting", runner=launch.runner,
         pid=launch.pid, accepted_at=launch.accepted_at, location=f"{SEARCHES_PATH}/{name}",
     )  # fmt: skip
+
+
+def _check_warm_start(store: ResultsStore, body: SearchCreate) -> None:
+    from prs_search.surrogate import warm_start_refusal
+
+    reason = warm_start_refusal(
+        store, body.dataset, body.num_samples, model=body.model, stem=body.stem, epochs=body.epochs
+    )
+    if reason is not None:
+        raise ConfigError(f"cannot warm-start: {reason}; ask without warm_start")
 
 
 def cancel_search(

@@ -15,6 +15,7 @@ from prs_search.surrogate.groups import (
     group_key,
     load_groups,
     predict_best,
+    warm_start_refusal,
     why_not,
 )
 
@@ -32,5 +33,6 @@ __all__ = [
     "group_key",
     "load_groups",
     "predict_best",
+    "warm_start_refusal",
     "why_not",
 ]

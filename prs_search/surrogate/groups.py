@@ -104,6 +104,22 @@ def why_not(group: Group, num_samples: int) -> str | None:
     return None
 
 
+def warm_start_refusal(
+    store: ResultsStore, dataset: str, num_samples: int | None, *, model: str, stem: str, epochs: int
+) -> str | None:
+    """Why a warm start asked for at `num_samples` (None: a fraction, unknown here) cannot happen, as far as the
+    stored searches tell without building the model (None: it may; the driver checks the conv variant and the
+    depth too). For a refusal before a search is accepted (the API answers 422, not a driver that fails)."""
+    groups = load_groups(store, dataset, without_size=num_samples)
+    alike = [g for key, g in groups.items() if (key.model, key.stem, key.epochs) == (model, stem, epochs)]
+    if not alike:
+        return f"no other size of {dataset} was searched with model {model}, stem {stem} and {epochs} epochs"
+    if num_samples is None:
+        return None
+    reasons = [why_not(g, num_samples) for g in alike]
+    return None if None in reasons else reasons[0]
+
+
 def fit_group(group: Group) -> Surrogate:
     """The model fitted on every finished run of the group."""
     runs = group.runs

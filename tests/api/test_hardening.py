@@ -290,3 +290,16 @@ def test_a_search_shows_its_driver_and_one_that_died_as_not_alive(
     store.acquire_driver(search_id=search.id, origin="cli", ttl_s=60)  # taken over by this (live) process
     driver = client.get("/v1/searches/orphaned").json()["driver"]
     assert driver["alive"] is True and driver["pid"] == os.getpid()
+
+
+def test_a_warm_start_that_cannot_happen_is_422_before_anything_starts(
+    client: TestClient, rows: Rows, store: ResultsStore
+) -> None:
+    """Asked for with nothing to learn from (no other size searched alike), a warm start is refused with the
+    reason, instead of a 202 and a driver that fails; not asked for, the same search is accepted."""
+    rows.finished("digits", 300, [5, 3, 2, 0], 0.9)  # one other size: too little for the cross-size model
+    response = client.post("/v1/searches", json={**BODY, "num_samples": 600, "warm_start": True}, headers=AUTH)
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("cannot warm-start: no other size of digits was searched with model")
+    assert store.get_search(name_or_id="digits-600") is None
+    assert client.post("/v1/searches", json={**BODY, "num_samples": 600}, headers=AUTH).status_code == 202

@@ -3,10 +3,10 @@ together, and that every write of such a run moves the dataset's version (the AP
 
 from typing import Literal
 
-from factories import Rows
+from factories import Rows, searched_at_both_ends
 
 from prs_search.store import ResultsStore
-from prs_search.surrogate import MIN_RUNS, load_groups, why_not
+from prs_search.surrogate import MIN_RUNS, load_groups, warm_start_refusal, why_not
 
 
 def rerun(
@@ -62,3 +62,16 @@ def test_groups_split_by_model_stem_conv_depth_and_epochs(store: ResultsStore, r
     assert "2 searched sizes" in (why_not(groups[next(k for k in groups if k.stem == "patch")], 1200) or "")
     without = load_groups(store, "digits", without_size=600)
     assert [g.sizes for k, g in without.items() if k.stem == "conv"] == [(300,)]
+
+
+def test_the_apis_warm_start_check_reads_the_stored_searches(store: ResultsStore, rows: Rows) -> None:
+    """Without building the model: alike searches at two sizes of 8 runs allow a warm start between them (and
+    for a fraction, whose size is unknown here); other epochs, or a size far outside, say why not."""
+    searched_at_both_ends(rows)
+    alike = {"model": "tiny", "stem": "conv", "epochs": 10}
+    assert warm_start_refusal(store, "cifar100", 1000, **alike) is None
+    assert warm_start_refusal(store, "cifar100", None, **alike) is None
+    other_epochs = warm_start_refusal(store, "cifar100", 1000, **{**alike, "epochs": 20})
+    assert other_epochs == "no other size of cifar100 was searched with model tiny, stem conv and 20 epochs"
+    far = warm_start_refusal(store, "cifar100", 100_000, **alike)
+    assert far is not None and "more than a factor 2 outside" in far
