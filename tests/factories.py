@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from prs_search.api.settings import ApiSettings
-from prs_search.schemas import Confirmation, NewSearch
+from prs_search.schemas import Confirmation, NewSearch, WarmStart
 from prs_search.store import BestScheduleRecord, ResultsStore, SearchRecord, TrialRecord
 
 TOKEN = "test-token-0123456789abcdef"
@@ -43,6 +43,7 @@ class Rows:
         budget: int = 20,
         depth: int = 4,
         val_size: int | None = None,
+        warm_started: WarmStart | None = None,
     ) -> SearchRecord:
         self._count += 1
         name = name or f"{dataset}-{num_samples}-{self._count}"
@@ -50,7 +51,7 @@ class Rows:
             name=name, dataset=dataset, num_samples=num_samples, fraction=fraction, space="monotone",
             space_config={"name": "monotone", "schedule": "monotone"}, budget=budget, epochs=epochs, model=model,
             model_config={"preset": model, "depth": depth}, stem=stem, seed=0, study_name=f"prs-{name}",
-            val_size=val_size,
+            val_size=val_size, warm_started=warm_started,
         ))  # fmt: skip
 
     def trial(

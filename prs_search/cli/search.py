@@ -30,7 +30,7 @@ from prs_search.field_types import Cost, SearchStatus, TrialState
 from prs_search.search_request import SearchRequest
 
 if TYPE_CHECKING:  # Ray and torch are imported lazily so `--help` stays fast
-    from prs_search.schemas import BestScheduleRecord, ConfirmationRunRecord, SearchRecord
+    from prs_search.schemas import BestScheduleRecord, ConfirmationRunRecord, SearchRecord, WarmStart
     from prs_search.search import SearchProgress, SearchSummary
     from prs_search.store import ResultsStore
 
@@ -135,6 +135,8 @@ def _print_summary(summary: "SearchSummary") -> None:
     table.add_row("validation", _validation_line(s.val_size, summary.best_val_acc))
     table.add_row("model / epochs / space", f"{s.model} ({s.stem} stem) / {s.epochs} / {s.space}")
     table.add_row("trials", ", ".join(f"{k.lower()} {v}" for k, v in summary.counts.items() if v))
+    if s.warm_started is not None:
+        table.add_row("warm start", _warm_line(s.warm_started))
     best = ",".join(map(str, summary.best_schedule)) if summary.best_schedule else "-"
     val = f"{summary.best_val_acc:.4f}" if summary.best_val_acc is not None else "-"
     table.add_row("best trial", f"{best} (val acc {val}, one seed)")
@@ -147,6 +149,12 @@ def _print_summary(summary: "SearchSummary") -> None:
     table.add_row("its test acc", f"{summary.test_acc:.4f} (measured once)" if summary.test_acc is not None else "-")
     table.add_row("wall time", f"{summary.seconds:.1f} s")
     console.print(table)
+
+
+def _warm_line(warm: "WarmStart") -> str:
+    schedules = "; ".join(",".join(map(str, schedule)) for schedule in warm.schedules)
+    sizes = ", ".join(map(str, warm.sizes))
+    return f"first trials {schedules}, from the cross-size model ({warm.runs} runs of sizes {sizes})"
 
 
 def _validation_line(val_size: int | None, accuracy: float | None) -> str:
@@ -222,9 +230,10 @@ def trials(
     rows, total = store.list_trials(search_id=search.id, limit=limit)
     rows.sort(key=lambda t: (t.state != "COMPLETE", -(t.val_acc or 0.0)))
     best = next((t.val_acc for t in rows if t.val_acc is not None), None)
+    warm = f"\nwarm start: {_warm_line(search.warm_started)}" if search.warm_started else ""
     table = Table(
         "trial", "state", "schedule", "epochs", "val acc", "seconds", title=f"{search.name}: {total} trials",
-        caption=f"validation: {_validation_line(search.val_size, best)}",
+        caption=f"validation: {_validation_line(search.val_size, best)}{warm}",
     )  # fmt: skip
     for t in rows:
         val = f"{t.val_acc:.4f}" if t.val_acc is not None else "-"

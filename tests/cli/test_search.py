@@ -6,6 +6,7 @@ from factories import Rows
 from typer.testing import CliRunner
 
 from prs_search.cli.search import register
+from prs_search.schemas import WarmStart
 
 runner = CliRunner()
 
@@ -57,3 +58,15 @@ def test_an_unknown_cost_is_refused_by_its_choices(cli: typer.Typer, sqlite_url:
     result = runner.invoke(cli, ["trials", search_name, "--pareto", "--cost", "watts", "--db", sqlite_url])
     assert result.exit_code == 2
     assert "watts" in result.output
+
+
+def test_the_trials_table_says_how_the_search_was_warm_started(cli: typer.Typer, rows: Rows, sqlite_url: str) -> None:
+    warm = WarmStart(schedules=((3, 2, 1, 0), (4, 4, 0, 0)), predicted_val_acc=(0.7, 0.6), sizes=(500, 2000), runs=16)
+    search = rows.search(epochs=4, name="warmed", warm_started=warm)
+    rows.trial(search, [3, 2, 1, 0], [0.5, 0.7])
+    result = runner.invoke(cli, ["trials", search.name, "--db", sqlite_url], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    words = " ".join(result.stdout.split())  # the caption wraps at the table's width
+    assert "warm start: first trials 3,2,1,0; 4,4,0,0, from the cross-size model (16 runs of sizes 500, 2000)" in words
+    cold = runner.invoke(cli, ["trials", "fronted-none", "--db", sqlite_url])
+    assert "warm start" not in cold.output
