@@ -4,23 +4,29 @@ variant, depth and epochs.
 
 `--warm-start` asks for it (one error line when the model cannot answer here), `--no-warm-start` turns it
 off, and by default it is on exactly when the model can answer (2 other sizes with 8 finished runs each,
-this size within a factor 2 of them). It enqueues the model's `warm_count(budget)` best distinct schedules
-of the search's own space as the first trials, before the space's `initial` ones; a resumed search reads
+this size within a factor 2 of them). It enqueues the model's `warm_count(budget)` best schedules of the
+search's own space that lie at least `MIN_APART` x E switch epochs apart (L1) as the first trials, before
+the space's `initial` ones: a model that is nearly flat in the schedule ranks neighbours together (on
+digits its best three were 8,5,4,2, 9,5,4,2 and 8,6,4,2, predicted equal), and three neighbours teach the
+search what one would; a resumed search reads
 them back from the stored `WarmStart` and, as for `initial`, enqueues nothing into a study that has trials.
 """
 
 import logging
 import math
+from collections.abc import Sequence
 
 from prs_search.errors import ConfigError
 from prs_search.schedule import Schedule
 from prs_search.schemas import WarmStart
 from prs_search.search.plan import Plan
 from prs_search.store import ResultsStore
-from prs_search.surrogate import GroupKey, load_groups, predict_best, why_not
+from prs_search.surrogate import GroupKey, Predicted, load_groups, predict_best, why_not
 
 log = logging.getLogger(__name__)
 MAX_WARM = 3
+MIN_APART = 0.5  # enqueued schedules differ by at least this many epochs of E in total over the layers
+RANKED = 1000  # the model's best schedules the warm start chooses from, best first
 
 
 def warm_count(budget: int) -> int:
@@ -48,12 +54,24 @@ def warm_start(store: ResultsStore, plan: Plan) -> WarmStart | None:
         log.info("no warm start: %s", reason)
         return None
     assert group is not None  # for the type checker: the reason says why it is not
-    answer = predict_best(group, n, warm_count(plan.job.budget), kinds={plan.space.schedule})
-    log.info("warm start: %d schedules from %d runs of sizes %s", len(answer.top), answer.runs, answer.sizes)
+    answer = predict_best(group, n, RANKED, kinds={plan.space.schedule})
+    chosen = apart(answer.top, warm_count(plan.job.budget), MIN_APART * plan.job.epochs)
+    log.info("warm start: %d schedules from %d runs of sizes %s", len(chosen), answer.runs, answer.sizes)
     return WarmStart(
-        schedules=tuple(p.schedule for p in answer.top), predicted_val_acc=tuple(p.val_acc for p in answer.top),
+        schedules=tuple(p.schedule for p in chosen), predicted_val_acc=tuple(p.val_acc for p in chosen),
         sizes=answer.sizes, runs=answer.runs,
     )  # fmt: skip
+
+
+def apart(ranked: Sequence[Predicted], k: int, distance: float) -> list[Predicted]:
+    """The first `k` of `ranked` (best first) each at least `distance` switch epochs (L1) from those before it."""
+    chosen: list[Predicted] = []
+    for p in ranked:
+        if all(sum(abs(a - b) for a, b in zip(p.schedule, c.schedule, strict=True)) >= distance for c in chosen):
+            chosen.append(p)
+            if len(chosen) == k:
+                break
+    return chosen
 
 
 def warm_params(plan: Plan, warm: WarmStart | None) -> list[dict[str, int]]:
