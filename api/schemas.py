@@ -28,7 +28,10 @@ from prs_search.search_spaces import builtin_spaces
 SpaceName = Enum("SpaceName", {name: name for name in builtin_spaces()}, type=str)  # type: ignore[misc]
 # Free text in a query or path (a dataset to look up, a search id or name): no control characters and
 # not blank, which the store refuses (a schema that admitted it would promise an answer it cannot give).
-TEXT_PATTERN = r"^[^\x00-\x1f]*[^\s\x00-\x1f][^\x00-\x1f]*$"
+# White space is spelled out, not `\s`: JavaScript's `\s` (the OpenAPI reading, which schema-driven clients
+# and fuzzers follow) leaves out U+0085, which Python's and pydantic's count as white space.
+_WHITE_SPACE = r"\x00-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+TEXT_PATTERN = rf"^[^\x00-\x1f]*[^{_WHITE_SPACE}][^\x00-\x1f]*$"
 _STAMP = "2025-01-01T12:00:00+00:00"
 
 

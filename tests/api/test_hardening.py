@@ -3,6 +3,7 @@ large, numbers JSON cannot hold, what error bodies reveal, names that read as id
 POST /v1/searches (budget x epochs, image folders, searches at once) and DELETE /v1/searches/{search}."""
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -303,3 +304,16 @@ def test_a_warm_start_that_cannot_happen_is_422_before_anything_starts(
     assert response.json()["detail"].startswith("cannot warm-start: no other size of digits was searched with model")
     assert store.get_search(name_or_id="digits-600") is None
     assert client.post("/v1/searches", json={**BODY, "num_samples": 600}, headers=AUTH).status_code == 202
+
+
+@pytest.mark.parametrize("blank", ["\x85", "\xa0", "\u3000", " \u2028 "])
+def test_text_of_unicode_white_space_only_is_refused_by_the_schema_and_the_server(
+    client: TestClient, blank: str
+) -> None:
+    """The published pattern spells white space out, so a schema-driven client reads it as the server does:
+    U+0085 is white space to pydantic but not to JavaScript's `\\s` (a fuzzer once sent it as valid text)."""
+    parameters = client.get("/openapi.json").json()["paths"]["/v1/searches"]["get"]["parameters"]
+    (dataset,) = [p["schema"] for p in parameters if p["name"] == "dataset"]
+    text_pattern = (dataset["anyOf"][0] if "anyOf" in dataset else dataset)["pattern"]
+    assert "\\s" not in text_pattern and re.search(text_pattern, blank) is None
+    assert client.get("/v1/searches", params={"dataset": blank}).status_code == 422
