@@ -139,9 +139,9 @@ class RecommendationOut(Recommendation):
                  "confidence_note": "no seed interval at 10000 images: nothing was measured at this size",
                  "prediction": {"val_acc_low": 0.398, "val_acc_high": 0.464, "noise_sd": 0.012, "runs": 62,
                                 "sizes": [5000, 20000], "candidates": 1716},
-                 "prediction_note": "the cross-size model's best of 1716 schedules, fitted on 62 finished runs of "
-                                    "sizes 5000, 20000; the interval is the Gaussian process's 95% interval of the "
-                                    "expected validation accuracy"},
+                 "prediction_note": "the cross-size model's best of 1716 schedules, fitted on 62 finished runs of the "
+                                    "searched sizes (at least 8 each at 5000, 20000); the interval is the Gaussian "
+                                    "process's 95% interval of the expected validation accuracy"},
                 {"dataset": "cifar100", "num_samples": 5000, "fraction": None, "method": "exact",
                  "schedule": [4, 2, 1, 0, 0, 0], "epochs": 10, "model": "small", "stem": "conv",
                  "val_acc": 0.352, "test_acc": 0.347, "warning": None, "searched_sizes": [5000, 20000],

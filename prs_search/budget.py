@@ -12,6 +12,8 @@ No SQL here.
 """
 
 import math
+import sys
+from dataclasses import replace
 
 from pydantic import Field
 
@@ -23,6 +25,8 @@ from prs_search.recipe import TrainConfig
 from prs_search.schemas import Record, TrialRecord
 from prs_search.store import ResultsStore, SearchRecord
 from prs_search.surrogate import CrossSizeAnswer, Group, predict_best
+
+EVERY_CANDIDATE = sys.maxsize  # rank them all
 
 
 class Budget(Record):
@@ -109,20 +113,19 @@ def modelled_within(
     def price(schedule: tuple[int, ...]) -> float:
         return model.predict(schedule, epochs, images)
 
-    unconstrained = predict_best(group, num_samples)
-    try:
-        answer = predict_best(group, num_samples, admit=lambda schedule: price(schedule) <= limit)
-    except NotFoundError:
+    ranked = predict_best(group, num_samples, EVERY_CANDIDATE)  # one fit: the best with and without the budget
+    within = [p for p in ranked.top if price(p.schedule) <= limit]
+    if not within:
         # The cost is linear in attention-layer epochs: all-convolution or all-attention is the cheapest.
         cheapest = min(price((0,) * group.key.depth), price((epochs,) * group.key.depth))
         raise NotFoundError(
             f"no schedule of the space is predicted to train {num_samples} images within "
             f"max_{cost}={format_cost(cost, limit)}; the cheapest is predicted to cost {format_cost(cost, cheapest)}"
-        ) from None
-    best = unconstrained.top[0]
+        )
+    best, answer = ranked.top[0], replace(ranked, top=(within[0],), candidates=len(within))
     budget = Budget(
-        cost=cost, limit=limit, chosen_cost=price(answer.top[0].schedule), best_cost=price(best.schedule),
-        best_val_acc=best.val_acc, candidates=answer.candidates, uncounted=0, estimated=True,
+        cost=cost, limit=limit, chosen_cost=price(within[0].schedule), best_cost=price(best.schedule),
+        best_val_acc=best.val_acc, candidates=len(within), uncounted=0, estimated=True,
     )  # fmt: skip
     return answer, budget
 

@@ -203,9 +203,7 @@ def _modelled(
     budget: tuple[Cost, float] | None,
 ) -> Recommendation:
     """The cross-size model's answer at `n` (the group may answer there: `why_not`), within `budget` if any."""
-    answer, spent = predict_best(group, n), None
-    if budget is not None:
-        answer, spent = modelled_within(store, group, n, *budget)
+    answer, spent = modelled_within(store, group, n, *budget) if budget is not None else (predict_best(group, n), None)
     best = answer.top[0]
     ids = {s.id for s in group.searches}
     backing = [r for r in rows if r.search_id in ids]

@@ -10,11 +10,9 @@ whole range of accuracies), so `recommend` falls back to the nearest searched si
 """
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple, cast
 
-from prs_search.errors import NotFoundError
 from prs_search.schemas import FinishedRunRecord, SearchRecord
 from prs_search.search.spaces import ScheduleKind
 from prs_search.store import ResultsStore
@@ -128,24 +126,13 @@ def fit_group(group: Group) -> Surrogate:
     )
 
 
-def predict_best(
-    group: Group,
-    num_samples: int,
-    k: int = 1,
-    kinds: set[ScheduleKind] | None = None,
-    admit: Callable[[tuple[int, ...]], bool] | None = None,
-) -> CrossSizeAnswer:
+def predict_best(group: Group, num_samples: int, k: int = 1, kinds: set[ScheduleKind] | None = None) -> CrossSizeAnswer:
     """Fit the model on the group's runs and rank the schedules of the spaces `kinds` (default: the group's
-    searches') at `num_samples` (check `why_not` first); `admit` keeps only some of them (e.g. a compute
-    budget's). No schedule admitted: `NotFoundError`."""
+    searches') at `num_samples` (check `why_not` first)."""
     runs, space = group.runs, kinds or group.kinds
     model = fit_group(group)
     observed = (r.schedule for r in runs) if kinds is None else ()  # another space's may not fit this one
     candidates = candidate_schedules(space, group.key.depth, group.key.epochs, observed)
-    if admit is not None:
-        candidates = [c for c in candidates if admit(c)]
-        if not candidates:
-            raise NotFoundError("no schedule of the search space is admitted")
     return CrossSizeAnswer(
         tuple(model.top(candidates, num_samples, k)), len(runs), group.sizes, len(candidates), model.noise_sd
     )
