@@ -215,6 +215,14 @@ def data_scale(
         typer.Option(min=1, help="Torch threads per run (default: this machine's cores / --jobs)."),
     ] = None,
     ray_address: RayAddressOpt = None,
+    report_only: Annotated[
+        bool,
+        typer.Option(
+            "--report-only",
+            help="Train nothing: write the table, plot and Fourier files from the runs this study has stored, and "
+            "list the runs not stored yet (a study too long for one sitting, reported as it stands).",
+        ),
+    ] = False,
     db: DbOpt = None,
     data_dir: DataDirOpt = None,
     download: DownloadOpt = False,
@@ -228,6 +236,7 @@ def data_scale(
     from prs_search.store import ResultsStore
     from prs_search.study.driver import run_data_scale
     from prs_search.study.protocol import DEFAULT_FRACTIONS, DataScaleRequest, parse_fractions, parse_sizes
+    from prs_search.study.summary import seeds_per_cell
     from prs_search.study.tables import study_markdown, write_csv
 
     if sizes is not None and fractions is not None:
@@ -239,7 +248,7 @@ def data_scale(
         epochs=epochs, steps=steps, model=model, stem=stem, conv=conv, reference=reference, repeats=repeats,
         seed=seed, batch_size=batch_size, lr=lr, name=name, download=download, fourier=fourier,
         reading=check_reading(reading), fourier_images=max_images, jobs=jobs, gpus_per_job=gpus_per_trial,
-        threads=threads, ray_address=ray_address,
+        threads=threads, ray_address=ray_address, report_only=report_only,
     )  # fmt: skip
     output_folder(out, "--out")
     with ResultsStore(resolve_database_url(db)) as store, _StudyProgressBar() as bar:
@@ -248,7 +257,8 @@ def data_scale(
     write_csv(result.rows, result.protocol, written[0])
     written[1].write_text(study_markdown(result, request, shlex.join(["prs-search", *sys.argv[1:]])), "utf-8")
     title = (
-        f"{dataset}, {model} ({result.conv}), {result.protocol.short()}, {repeats} seed(s) each (study {result.name})"
+        f"{dataset}, {model} ({result.conv}), {result.protocol.short()}, {seeds_per_cell(result.rows)} seed(s) each "
+        f"(study {result.name})"
     )
     written[2].write_bytes(data_scale_png(result.rows, title))
     for analysed in result.fourier:

@@ -4,7 +4,8 @@ small datasets want more convolution, large ones attention earlier).
 Every schedule is trained at every size, `repeats` times with seeds S .. S+R-1 (the seed picks the
 subset, the validation split, the initialisation and the data order, as in `prs-search train`, so two
 schedules with the same seed are a pair), and every run is stored in the results database
-(`prs_study_runs`). Re-running a study under the same name skips the runs it already has. Nothing here
+(`prs_study_runs`). Re-running a study under the same name skips the runs it already has; `report_only`
+trains nothing and summarises the runs stored so far, naming the missing ones. Nothing here
 chooses a schedule, so the test accuracy is only reported. How long each size trains, and the schedules
 rescaled to it, is the study's protocol (`protocol.py`).
 
@@ -98,7 +99,8 @@ def run_data_scale(
     summarise them.
 
     Every label is resolved at every size, and the stored runs checked against the protocol, before the
-    first run trains, so a bad label, a missing `best` or a mismatched re-run fails at once."""
+    first run trains, so a bad label, a missing `best` or a mismatched re-run fails at once. With
+    `report_only` the summary is of the stored runs alone (a note names the others)."""
     validate(request)
     first = first_splits(request)  # per size, the first seed's splits: they fix the steps per epoch
     protocol = make_protocol(request, first)
@@ -115,14 +117,21 @@ def run_data_scale(
     stored = _stored_runs(store, name, request, probe.conv, protocol, plan)
     order = _run_order(request, protocol, labels)
     fourier = _fourier_targets(request, labels, protocol)
-    specs = [_spec(request, protocol, plan, key, key in fourier) for key in order if key not in stored]
-    progress = _Progress(on_progress, len(order), len(order) - len(specs), in_process=not request.on_ray)
+    todo = [key for key in order if key not in stored]
+    if request.report_only and len(todo) == len(order):
+        raise ConfigError(
+            f"study {name!r} has no stored runs of these sizes and schedules to report: run it "
+            "without --report-only first (or pass the --name, --sizes and --schedules it ran with)"
+        )
+    specs = [] if request.report_only else [_spec(request, protocol, plan, key, key in fourier) for key in todo]
+    progress = _Progress(on_progress, len(order), len(order) - len(todo), in_process=not request.on_ray)
     for spec, outcome in _execute(request, specs, progress):
         stored[spec.key] = _store(store, name, request, probe.conv, spec, outcome)
         progress.finish(spec)
-    runs = [stored[key] for key in order]
+    runs = [stored[key] for key in order if key in stored]
     profiles, missing = _profiles(runs, fourier)
-    notes = reference_notes(labels) + _single_seed_note(request) + missing
+    unstored = _unstored_note(todo, len(order)) if request.report_only else []
+    notes = reference_notes(labels) + _single_seed_note(request) + missing + unstored
     shown = labels + ((CNN,) if request.reference else ())
     return StudyResult(name, summarize(runs), runs, len(specs), protocol, shown, profiles, notes, probe.conv)
 
@@ -219,6 +228,25 @@ def reference_notes(labels: Sequence[str]) -> list[str]:
         f"no {ref} among the schedules: the paired differences against {ref} are empty (add {ref} to --schedules)"
         for ref in REFERENCES
         if ref not in present
+    ]
+
+
+def _unstored_note(todo: Sequence[tuple[int, str, int]], total: int) -> list[str]:
+    """What a report-only study leaves out: its runs not stored yet, by size and seed."""
+    if not todo:
+        return []
+    seeds: dict[int, set[int]] = {}
+    runs: dict[int, int] = {}
+    for num_samples, _, seed in todo:
+        seeds.setdefault(num_samples, set()).add(seed)
+        runs[num_samples] = runs.get(num_samples, 0) + 1
+    where = "; ".join(
+        f"{n} images, seed{'s' if len(seeds[n]) > 1 else ''} {', '.join(map(str, sorted(seeds[n])))} ({runs[n]} runs)"
+        for n in sorted(seeds)
+    )
+    return [
+        f"report only: {len(todo)} of {total} runs are not stored yet, so their cells are missing or have fewer "
+        f"seeds ({where}); the same command without --report-only trains them"
     ]
 
 

@@ -54,6 +54,7 @@ class DataScaleRequest:
     gpus_per_job: float = 0.0  # Ray GPUs per run (a fraction packs runs on one GPU)
     threads: int | None = None  # torch threads per run (None: this machine's cores / jobs)
     ray_address: str | None = None  # join this Ray cluster (implies Ray even with one job)
+    report_only: bool = False  # train nothing: summarise the stored runs, list the missing ones
 
     def train_config(self, seed: int, epochs: int) -> TrainConfig:
         return TrainConfig(

@@ -82,6 +82,12 @@ def summarize(runs: Sequence[StudyRunRecord]) -> list[StudyRow]:
     return [_with_differences(row, groups) for row in rows]
 
 
+def seeds_per_cell(rows: Sequence[StudyRow]) -> str:
+    """How many seeds the cells have: "3", or "1-3" for a study reported before it is complete."""
+    counts = sorted({r.repeats for r in rows}) or [0]
+    return str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+
+
 def _with_differences(row: StudyRow, groups: dict[tuple[int, str], list[StudyRunRecord]]) -> StudyRow:
     mine = _tests_by_seed(groups[row.num_samples, row.label])
     versus: dict[str, Interval | None] = {}

@@ -15,7 +15,7 @@ from prs_search.stats import Interval
 from prs_search.study.driver import StudyResult
 from prs_search.study.fourier_trend import StudyFourier, SublayerTrend, trends
 from prs_search.study.protocol import DataScaleRequest, Protocol
-from prs_search.study.summary import REFERENCES, StudyRow, canonical
+from prs_search.study.summary import REFERENCES, StudyRow, canonical, seeds_per_cell
 
 CSV_COLUMNS = (
     "dataset", "fraction", "num_samples", "schedule", "concrete_schedule",
@@ -142,7 +142,8 @@ def study_markdown(result: StudyResult, request: DataScaleRequest, command: str)
         "",
         f"- Study `{result.name}`: {request.dataset}, model {request.model} ({result.conv} "
         f"convolution), stem {request.stem}, seeds "
-        f"{request.seed}..{last} ({request.repeats} per cell), {result.trained} of {len(result.runs)} runs trained "
+        f"{request.seed}..{last} ({seeds_per_cell(result.rows)} per cell), {result.trained} of {len(result.runs)} runs "
+        "trained "
         "by this command.",
         f"- Protocol ({result.protocol.kind}): {result.protocol.describe()}",
         f"- {LEGEND}",

@@ -154,3 +154,28 @@ def test_step_budget_gives_smaller_sizes_more_epochs_and_the_fourier_profiles(
     for stem in stems:
         assert read_csv(tmp_path / "again" / f"{stem}.csv") == read_csv(out / f"{stem}.csv")
     assert read_csv(tmp_path / "again" / "data_scale.csv") == rows
+
+    # Reported before it is complete: a third seed asked, nothing trained, the stored cells with their two
+    # seeds, and one note naming what is missing.
+    code, stdout, err = run_main(
+        [*study_args(tmp_path, "partial", *options), "--repeats", "3", "--report-only"], monkeypatch, capsys
+    )
+    assert code == 0, err
+    assert "0 runs trained now" in stdout
+    assert [r["repeats"] for r in read_csv(tmp_path / "partial" / "data_scale.csv")] == ["2"] * 4
+    page = (tmp_path / "partial" / "data_scale.md").read_text()
+    assert "seeds 0..2 (2 per cell), 0 of 8 runs trained" in page
+    assert (
+        "report only: 4 of 12 runs are not stored yet, so their cells are missing or have fewer seeds (200 images, "
+        "seed 2 (2 runs); 400 images, seed 2 (2 runs))" in page
+    )
+    with ResultsStore(f"sqlite:///{tmp_path / 'prs.db'}", migrate=False) as store:
+        assert len(store.study_runs(study="st")) == 8
+
+    # Nothing stored under the name: one line, exit 2.
+    code, _, err = run_main(
+        [*study_args(tmp_path, "none", *options), "--name", "other", "--report-only"], monkeypatch, capsys
+    )
+    assert code == 2
+    (line,) = err.strip().splitlines()
+    assert "study 'other' has no stored runs" in line and "without --report-only" in line
