@@ -14,8 +14,8 @@ For every preset, in one run with the same shapes (the models take turns, so a s
 Every row's images/s is given relative to both references ("vs timm", "vs Conv2d"). Goals: dense conv >= 0.9x
 the Conv2d block, shift attention >= 0.95x timm's ViT; dense attention is reported against both.
 A train step is forward + backward + AdamW on a batch already on the device (bf16 autocast on CUDA).
-FLOPs are counted by `torch.utils.flop_counter` on one step (matmuls, convolutions and attention, as
-MFU counts them); MFU = achieved FLOP/s / the device's dense bf16 peak (`--peak-tflops`, known for
+FLOPs are counted by `torch.utils.flop_counter` on one step, through `prs_search.step_flops.flop_counter`
+(matmuls, convolutions and attention as its two products, as MFU counts them); MFU = achieved FLOP/s / the device's dense bf16 peak (`--peak-tflops`, known for
 H100/H200; not reported on the CPU, where no meaningful peak is at hand).
 """
 
@@ -30,10 +30,10 @@ from dataclasses import dataclass
 import torch
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from prs_search.model import HybridViT, create_model
 from prs_search.recipe import ConvVariant
+from prs_search.step_flops import flop_counter
 from prs_search.train import autocast, compile_blocks, default_device
 
 PEAK_BF16_TFLOPS = {"H100": 989.4, "H200": 989.4}  # dense, SXM, from NVIDIA's data sheets
@@ -153,7 +153,7 @@ def measure(
         step = train_step(model, device, batch)
         for _ in range(3):
             step()
-        with FlopCounterMode(display=False) as counter:
+        with flop_counter() as counter:  # attention counted as its products (the fused kernels count 0 or more)
             step()
         step_fns.append(step)
         flops.append(counter.get_total_flops() / batch)

@@ -22,7 +22,8 @@ graph it compiles.
 """
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -34,13 +35,21 @@ from prs_search.model import HybridViT
 COUNT_BATCH = 2  # images of the counting batch: BatchNorm in training mode needs more than one
 
 
+@contextmanager
+def flop_counter() -> Iterator[FlopCounterMode]:
+    """FlopCounterMode with attention computed by its MATH backend, so that it counts (the module's note):
+    every count of this project goes through here, the benchmarks' included."""
+    with FlopCounterMode(display=False) as counter, sdpa_kernel(SDPBackend.MATH):
+        yield counter
+
+
 def count_step(model: HybridViT, image_shape: tuple[int, int, int], batch: int = COUNT_BATCH) -> int:
     """FLOPs of one training step (forward and backward) of `model` on `batch` images of `image_shape`
     (channels, height, width). The model is spent on it: its gradients are filled; use a copy."""
     model.train()
     images = torch.zeros(batch, *image_shape)
     labels = torch.zeros(batch, dtype=torch.long)
-    with FlopCounterMode(display=False) as counter, sdpa_kernel(SDPBackend.MATH):
+    with flop_counter() as counter:
         F.cross_entropy(model(images), labels).backward()
     return int(counter.get_total_flops())
 
