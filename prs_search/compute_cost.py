@@ -61,9 +61,6 @@ class CostModel:
     base: float
     per_attention_layer: float
 
-    def epoch_flops(self, attention_layers: int, images: int) -> float:
-        return images * (self.base + self.per_attention_layer * attention_layers)
-
     def predict(self, schedule: Sequence[int], epochs: int, images: int) -> float:
         """Training FLOPs of `schedule` (a switch epoch per layer; E or more: a convolution throughout) over
         `epochs` epochs of `images` images each (`images_per_epoch` of the training split)."""

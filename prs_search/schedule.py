@@ -46,10 +46,6 @@ class Schedule:
         """Which layers are self-attention during `epoch` (0-based)."""
         return tuple(epoch >= e for e in self.switch_epochs)
 
-    def switching_at(self, epoch: int) -> tuple[int, ...]:
-        """Indices of the layers that switch at the start of `epoch`."""
-        return tuple(i for i, e in enumerate(self.switch_epochs) if e == epoch and e < self.epochs)
-
     def conv_fraction(self) -> float:
         """Share of layer-epochs spent as convolution (1.0 = all-conv, 0.0 = all-attention)."""
         return sum(self.switch_epochs) / (self.depth * self.epochs)

@@ -51,7 +51,6 @@ def test_a_schedules_cost_is_base_epochs_plus_its_attention_layer_epochs() -> No
     # (E - e) attention epochs per layer, a layer asked to switch at E or later never does.
     assert model.predict((4, 2, 0), epochs=4, images=100) == 100 * (10.0 * 4 + 3.0 * (0 + 2 + 4))
     assert model.predict((7, 4), epochs=4, images=1) == 40.0
-    assert model.epoch_flops(attention_layers=2, images=5) == 5 * 16.0
 
 
 def test_the_fit_recovers_an_exact_linear_cost_and_needs_two_attention_counts() -> None:

@@ -168,7 +168,7 @@ def test_parse_out_of_range(text: str) -> None:
 # --- semantics -----------------------------------------------------------------------------------
 
 
-def test_attention_at_and_switching_at() -> None:
+def test_attention_at() -> None:
     s = Schedule((0, 2, 4), 4)  # attention from the start, switches at 2, convolution throughout
     assert [s.attention_at(e) for e in range(4)] == [
         (True, False, False),
@@ -176,17 +176,13 @@ def test_attention_at_and_switching_at() -> None:
         (True, True, False),
         (True, True, False),
     ]
-    assert [s.switching_at(e) for e in range(5)] == [(0,), (), (1,), (), ()]
 
 
-def test_all_conv_never_switches_and_all_attention_switches_at_zero() -> None:
+def test_all_conv_is_never_attention_and_all_attention_always() -> None:
     conv, attn = Schedule.all_conv(3, 5), Schedule.all_attention(3, 5)
     for epoch in range(5):
         assert conv.attention_at(epoch) == (False, False, False)
-        assert conv.switching_at(epoch) == ()
         assert attn.attention_at(epoch) == (True, True, True)
-    assert attn.switching_at(0) == (0, 1, 2)
-    assert all(attn.switching_at(e) == () for e in range(1, 5))
 
 
 @st.composite
@@ -203,9 +199,7 @@ def test_str_round_trips_through_parse(s: Schedule) -> None:
 
 @given(schedules())
 def test_each_layer_switches_exactly_once_or_never(s: Schedule) -> None:
-    switches = [i for e in range(s.epochs) for i in s.switching_at(e)]
-    assert sorted(switches) == [i for i, e in enumerate(s.switch_epochs) if e < s.epochs]
-    for epoch in range(s.epochs):  # attention is monotone: once switched, a layer stays attention
-        before, now = s.attention_at(epoch - 1) if epoch else (False,) * s.depth, s.attention_at(epoch)
-        assert all(now[i] for i in range(s.depth) if before[i])
-        assert {i for i in range(s.depth) if now[i] and not before[i]} == set(s.switching_at(epoch))
+    modes = [s.attention_at(epoch) for epoch in range(s.epochs)]
+    for i, switch in enumerate(s.switch_epochs):
+        # Convolution before its switch epoch, attention from it on (never, when it is E or later).
+        assert [m[i] for m in modes] == [epoch >= switch for epoch in range(s.epochs)]
