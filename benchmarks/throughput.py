@@ -15,8 +15,9 @@ Every row's images/s is given relative to both references ("vs timm", "vs Conv2d
 the Conv2d block, shift attention >= 0.95x timm's ViT; dense attention is reported against both.
 A train step is forward + backward + AdamW on a batch already on the device (bf16 autocast on CUDA).
 FLOPs are counted by `torch.utils.flop_counter` on one step, through `prs_search.step_flops.flop_counter`
-(matmuls, convolutions and attention as its two products, as MFU counts them); MFU = achieved FLOP/s / the device's dense bf16 peak (`--peak-tflops`, known for
-H100/H200; not reported on the CPU, where no meaningful peak is at hand).
+(matmuls, convolutions and attention as its two products, as MFU counts them); MFU = achieved FLOP/s / the
+device's dense bf16 peak (`--peak-tflops`, known for H100/H200; not reported on the CPU, where no meaningful
+peak is at hand).
 """
 
 import argparse
