@@ -6,6 +6,7 @@ user text (search and study names), so they are drawn with `parse_math=False`: a
 """
 
 import io
+import math
 from collections.abc import Sequence
 
 from matplotlib import colormaps
@@ -134,14 +135,17 @@ def _band(
     ax: Axes, label: str, points: Sequence[tuple[int, Interval | None]], color: ColorType | None = None,
     linestyle: str = "-",
 ) -> list[Line2D]:  # fmt: skip
-    """A mean line with a shaded interval (where it has one: a single seed has none)."""
+    """A mean line with its interval at each point that has one (a single seed has none), shaded between
+    neighbouring points that both have one: a band never bridges a point without an interval."""
     shown = [(x, iv) for x, iv in points if iv is not None]
     xs, means = [x for x, _ in shown], [iv.mean for _, iv in shown]
     lines = ax.plot(xs, means, marker="o", label=label, color=color, linestyle=linestyle)
-    bounded = [(x, iv.low, iv.high) for x, iv in shown if iv.low is not None and iv.high is not None]
-    if bounded:
-        ax.fill_between([b[0] for b in bounded], [b[1] for b in bounded], [b[2] for b in bounded],
-                        color=lines[0].get_color(), alpha=0.2)  # fmt: skip
+    ends = {x: (iv.low, iv.high) for x, iv in shown if iv.low is not None and iv.high is not None}
+    if ends:
+        shade = lines[0].get_color()
+        bands = [ends.get(x, (math.nan, math.nan)) for x in xs]  # fill_between leaves a gap at NaN
+        ax.fill_between(xs, [b[0] for b in bands], [b[1] for b in bands], color=shade, alpha=0.2)
+        ax.vlines(list(ends), [e[0] for e in ends.values()], [e[1] for e in ends.values()], color=shade, alpha=0.5)
     return lines
 
 
