@@ -235,14 +235,12 @@ def _unstored_note(todo: Sequence[tuple[int, str, int]], total: int) -> list[str
     """What a report-only study leaves out: its runs not stored yet, by size and seed."""
     if not todo:
         return []
-    seeds: dict[int, set[int]] = {}
-    runs: dict[int, int] = {}
+    seeds: dict[int, list[int]] = {}  # per size, the seed of each missing run
     for num_samples, _, seed in todo:
-        seeds.setdefault(num_samples, set()).add(seed)
-        runs[num_samples] = runs.get(num_samples, 0) + 1
+        seeds.setdefault(num_samples, []).append(seed)
     where = "; ".join(
-        f"{n} images, seed{'s' if len(seeds[n]) > 1 else ''} {', '.join(map(str, sorted(seeds[n])))} ({runs[n]} runs)"
-        for n in sorted(seeds)
+        f"{n} images, seed{'s' if len(set(s)) > 1 else ''} {', '.join(map(str, sorted(set(s))))} ({len(s)} runs)"
+        for n, s in sorted(seeds.items())
     )
     return [
         f"report only: {len(todo)} of {total} runs are not stored yet, so their cells are missing or have fewer "

@@ -143,8 +143,7 @@ def study_markdown(result: StudyResult, request: DataScaleRequest, command: str)
         f"- Study `{result.name}`: {request.dataset}, model {request.model} ({result.conv} "
         f"convolution), stem {request.stem}, seeds "
         f"{request.seed}..{last} ({seeds_per_cell(result.rows)} per cell), {result.trained} of {len(result.runs)} runs "
-        "trained "
-        "by this command.",
+        "trained by this command.",
         f"- Protocol ({result.protocol.kind}): {result.protocol.describe()}",
         f"- {LEGEND}",
         *(f"- Note: {note}" for note in result.notes),
